@@ -1,0 +1,70 @@
+"""Load a Hugging Face encoder and its tokenizer from a hub id, an HF folder or an SBERT folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+# BERT-family position embeddings stop at 512; many tokenizers report a huge sentinel instead.
+MAX_POSITIONS_FALLBACK = 512
+
+
+@dataclass
+class Backbone:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    name_or_path: str
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.hidden_size
+
+    @property
+    def num_hidden_states(self) -> int:
+        """Length of ``outputs.hidden_states``: the embedding layer plus every transformer layer."""
+        return self.model.config.num_hidden_layers + 1
+
+
+def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:
+    """For a sentence-transformers folder, the subfolder holding the HF model and its max_seq_length.
+
+    Anything else (an HF folder, a hub id) is returned unchanged.
+    """
+    root = Path(model_name_or_path)
+    modules_file = root / "modules.json"
+    if not modules_file.is_file():
+        return model_name_or_path, None
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    transformer = next((m for m in modules if m.get("type", "").endswith("Transformer")), None)
+    if transformer is None:
+        raise ValueError(
+            f"{modules_file} lists no Transformer module ({[m.get('type') for m in modules]}); "
+            f"pass the folder of a sentence-transformers model with a Hugging Face backbone"
+        )
+    folder = (root / transformer.get("path", "")).resolve()
+    if root.resolve() not in (folder, *folder.parents):
+        raise ValueError(f"{modules_file} points outside its folder ({transformer.get('path')!r}); refusing to load it")
+    max_seq_length = None
+    for config_name in ("sentence_bert_config.json", "config_sentence_transformers.json"):
+        config_file = folder / config_name
+        if config_file.is_file():
+            max_seq_length = json.loads(config_file.read_text(encoding="utf-8")).get("max_seq_length", max_seq_length)
+    return str(folder), max_seq_length
+
+
+def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Backbone:
+    """AutoModel + AutoTokenizer; ``max_length`` defaults to the model's own limit (SBERT's if set)."""
+    folder, sbert_max_length = transformer_folder(str(model_name_or_path))
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder)
+    if max_length is None:
+        limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+        max_length = min(x for x in limits if x) if any(limits) else MAX_POSITIONS_FALLBACK
+        max_length = min(max_length, MAX_POSITIONS_FALLBACK)
+    if max_length < 1:
+        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+    return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))

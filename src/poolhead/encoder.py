@@ -1,0 +1,114 @@
+"""Encoder: texts in, sentence embeddings out (tokenizer + AutoModel + pooler)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from poolhead.backbone import Backbone, load_backbone
+from poolhead.pooling.base import Pooler
+from poolhead.pooling.registry import build_pooler, pooler_from_config
+
+# Show a progress bar by default only when encoding takes more than a few batches.
+PROGRESS_BAR_MIN_TEXTS = 1_000
+
+
+def resolve_pooler(pooler: str | dict | Pooler, hidden_size: int) -> Pooler:
+    """A pooler from a name, a ``get_config()`` dict or an instance, checked against the backbone."""
+    if isinstance(pooler, str):
+        return build_pooler(pooler, hidden_size=hidden_size)
+    if isinstance(pooler, dict):
+        return pooler_from_config({"hidden_size": hidden_size, **pooler})
+    if isinstance(pooler, Pooler):
+        if pooler.hidden_size not in (None, hidden_size):
+            raise ValueError(
+                f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but the backbone's "
+                f"hidden size is {hidden_size}: build it with hidden_size={hidden_size}"
+            )
+        return pooler
+    raise TypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
+
+
+class Encoder:
+    """Encode texts with a Hugging Face backbone and any poolhead pooler.
+
+    Args:
+        model_name_or_path: a hub id (``emilyalsentzer/Bio_ClinicalBERT``), a local HF folder,
+            or a sentence-transformers folder (its Transformer module is used).
+        pooler: strategy name, pooler config dict, or a ``Pooler`` (e.g. a trained head).
+        max_length: tokens per text; longer texts are truncated. Default: the model's limit.
+        normalize: L2-normalise the embeddings.
+        device: where the backbone runs; default CUDA when available.
+    """
+
+    def __init__(
+        self,
+        model_name_or_path: str | Backbone,
+        pooler: str | dict | Pooler = "mean",
+        max_length: int | None = None,
+        normalize: bool = False,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if isinstance(model_name_or_path, Backbone):
+            self.backbone = model_name_or_path
+        else:
+            self.backbone = load_backbone(model_name_or_path, max_length=max_length)
+        if max_length is not None:
+            self.backbone.max_length = max_length
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.pooler = resolve_pooler(pooler, self.backbone.hidden_size).to(self.device).eval()
+        self.model = self.backbone.model.to(self.device).eval()
+        self.tokenizer = self.backbone.tokenizer
+        self.normalize = normalize
+
+    @property
+    def max_length(self) -> int:
+        return self.backbone.max_length
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
+        return self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+
+    @torch.inference_mode()
+    def backbone_outputs(self, texts: Sequence[str]) -> tuple[Tensor, Tensor, tuple[Tensor, ...] | None]:
+        """Token embeddings, attention mask and (when the pooler reads layers) all hidden states."""
+        features = self.tokenize(texts)
+        outputs = self.model(**features, output_hidden_states=self.pooler.needs_hidden_states)
+        return outputs.last_hidden_state, features["attention_mask"], outputs.hidden_states
+
+    @torch.inference_mode()
+    def encode(
+        self, texts: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None
+    ) -> Tensor:
+        """(N, D) float32 CPU tensor of sentence embeddings, in the order of ``texts``."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        # Longest first: batches of similar length waste little compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        if show_progress_bar is None:
+            show_progress_bar = len(texts) >= PROGRESS_BAR_MIN_TEXTS
+        chunks = []
+        for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar):
+            batch = [texts[i] for i in order[start : start + batch_size]]
+            tokens, mask, hidden_states = self.backbone_outputs(batch)
+            pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
+            chunks.append(F.normalize(pooled, dim=-1) if self.normalize else pooled)
+        embeddings = torch.empty(len(texts), self.pooler.output_dim if chunks else 0)
+        if chunks:
+            embeddings[torch.tensor(order)] = torch.cat(chunks).cpu()
+        return embeddings[0] if single else embeddings
+
+
+def check_texts(texts: list[Any]) -> None:
+    bad = next(((i, t) for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise TypeError(f"texts[{bad[0]}] is {type(bad[1]).__name__} ({bad[1]!r}), not a string")

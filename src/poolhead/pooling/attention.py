@@ -1,0 +1,73 @@
+"""AttentionPooling: a learned weighted mean of the tokens that starts as the plain mean."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from poolhead.pooling.base import ACCUMULATION_DTYPE, Pooler, has_tokens
+
+
+class AttentionPooling(Pooler):
+    """Softmax-weighted average of the real tokens, with one weight per token and head.
+
+    A linear scorer (no bias: softmax ignores a constant shift) gives each token one logit
+    per head; head ``h`` averages channel slice ``h`` of the hidden size with its own
+    weights, so the output keeps the hidden size.
+
+    Args:
+        hidden_size: hidden size of the token embeddings (also the output size).
+        num_heads: number of independent weightings; must divide ``hidden_size``.
+        dropout: dropout on the attention logits during training (regularises the head
+            towards the mean it starts from).
+        temperature: logits are divided by it; larger is smoother.
+
+    ``init_weights`` zeroes the scorer, so at step 0 every real token gets the same weight
+    and the head *equals* mean pooling: training can only move it to something better.
+    """
+
+    name = "attention"
+
+    def __init__(
+        self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0
+    ) -> None:
+        super().__init__(hidden_size)
+        if hidden_size % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
+        self.num_heads = num_heads
+        self.temperature = temperature
+        self.scorer = nn.Linear(hidden_size, num_heads, bias=False)
+        self.logit_dropout = nn.Dropout(dropout)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.zeros_(self.scorer.weight)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "dropout": self.logit_dropout.p,
+            "temperature": self.temperature,
+        }
+
+    def attention_weights(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        """(B, T, heads) weights, summing to 1 over real tokens; 0 on padding and empty rows."""
+        logits = self.scorer(token_embeddings.to(self.scorer.weight.dtype)).float() / self.temperature
+        logits = self.logit_dropout(logits)
+        logits = logits.masked_fill(~attention_mask.unsqueeze(-1), float("-inf"))
+        # An empty row would be softmax over all -inf = NaN; give it zeros instead.
+        logits = torch.where(has_tokens(attention_mask).unsqueeze(-1), logits, torch.zeros_like(logits))
+        weights = logits.softmax(dim=1)
+        return weights * attention_mask.unsqueeze(-1)
+
+    def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        B, T, H = token_embeddings.shape
+        weights = self.attention_weights(token_embeddings, attention_mask)  # B, T, heads
+        per_head = token_embeddings.to(ACCUMULATION_DTYPE).view(B, T, self.num_heads, H // self.num_heads)
+        pooled = torch.einsum("bth,bthc->bhc", weights, per_head).reshape(B, H)
+        return pooled.to(token_embeddings.dtype)
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}, num_heads={self.num_heads}, temperature={self.temperature}"

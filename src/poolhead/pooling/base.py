@@ -1,0 +1,133 @@
+"""The one interface every pooler shares, fixed or learned.
+
+A pooler maps token embeddings ``(B, T, H)`` and an attention mask ``(B, T)`` to one
+vector per text ``(B, D)``. Poolers that read more than the last layer declare which
+layers they read (``layers``) and receive the backbone's per-layer hidden states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+# Accumulate reductions in float32: summing hundreds of bf16 tokens loses ~3 digits.
+ACCUMULATION_DTYPE = torch.float32
+
+HiddenStates = Sequence[Tensor | None]
+
+
+class Pooler(nn.Module):
+    """Base class of all poolers.
+
+    Subclasses implement :meth:`pool` on validated inputs. ``layers`` is ``None`` for a
+    pooler that reads only the last layer, else the indices into the backbone's
+    ``hidden_states`` tuple that it reads (0 is the embedding layer, -1 the last layer).
+    """
+
+    #: Stable public name used by the registry, configs and exports.
+    name: str = ""
+    layers: tuple[int, ...] | None = None
+
+    def __init__(self, hidden_size: int | None = None) -> None:
+        super().__init__()
+        self.hidden_size = hidden_size
+
+    @property
+    def needs_hidden_states(self) -> bool:
+        return self.layers is not None
+
+    @property
+    def output_dim(self) -> int:
+        if self.hidden_size is None:
+            raise ValueError(
+                f"{type(self).__name__}.output_dim is unknown because hidden_size was not given; "
+                f"build it with hidden_size=<the backbone's hidden size>"
+            )
+        return self.hidden_size * self.output_multiplier
+
+    #: output_dim / hidden_size; 2 for concatenations such as mean_max.
+    output_multiplier: int = 1
+
+    def get_config(self) -> dict:
+        """JSON-able ``{"name": ..., **kwargs}`` from which ``build_pooler`` rebuilds this pooler."""
+        return {"name": self.name, "hidden_size": self.hidden_size}
+
+    def layer_indices(self, num_hidden_states: int) -> list[int]:
+        """Absolute indices into a ``hidden_states`` tuple of this length that are read."""
+        if self.layers is None:
+            return []
+        resolved = [i + num_hidden_states if i < 0 else i for i in self.layers]
+        bad = [i for i, r in zip(self.layers, resolved) if not 0 <= r < num_hidden_states]
+        if bad:
+            raise ValueError(
+                f"{type(self).__name__} reads layers {list(self.layers)} but the backbone gives "
+                f"{num_hidden_states} hidden states (embeddings + {num_hidden_states - 1} layers); "
+                f"layer(s) {bad} do not exist: choose layers within that range"
+            )
+        return resolved
+
+    def forward(
+        self,
+        token_embeddings: Tensor,
+        attention_mask: Tensor | None = None,
+        hidden_states: HiddenStates | None = None,
+    ) -> Tensor:
+        attention_mask = check_inputs(self, token_embeddings, attention_mask)
+        if self.needs_hidden_states:
+            if hidden_states is None:
+                raise ValueError(
+                    f"pooler '{self.name}' reads layers {list(self.layers)} but was given no "
+                    f"hidden_states: run the backbone with output_hidden_states=True and pass "
+                    f"outputs.hidden_states"
+                )
+            selected = [hidden_states[i] for i in self.layer_indices(len(hidden_states))]
+            if any(h is None for h in selected):
+                raise ValueError(f"pooler '{self.name}' needs layers {list(self.layers)}; some were not provided")
+            return self.pool_layers(selected, attention_mask)
+        return self.pool(token_embeddings, attention_mask)
+
+    def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def pool_layers(self, layers: list[Tensor], attention_mask: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f"hidden_size={self.hidden_size}"
+
+
+def check_inputs(pooler: Pooler, token_embeddings: Tensor, attention_mask: Tensor | None) -> Tensor:
+    """Validate shapes and return a boolean (B, T) mask."""
+    if token_embeddings.dim() != 3:
+        raise ValueError(
+            f"token_embeddings must be (batch, tokens, hidden), got shape {tuple(token_embeddings.shape)}; "
+            f"for a single text add a batch dimension with .unsqueeze(0)"
+        )
+    B, T, H = token_embeddings.shape
+    if pooler.hidden_size is not None and H != pooler.hidden_size:
+        raise ValueError(
+            f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but got token "
+            f"embeddings of hidden size {H}: build it with hidden_size={H}"
+        )
+    if attention_mask is None:
+        return torch.ones(B, T, dtype=torch.bool, device=token_embeddings.device)
+    if tuple(attention_mask.shape) != (B, T):
+        raise ValueError(
+            f"attention_mask has shape {tuple(attention_mask.shape)} but token_embeddings have "
+            f"(batch, tokens) = {(B, T)}: pass the mask the tokenizer returned with these inputs"
+        )
+    return attention_mask.to(device=token_embeddings.device, dtype=torch.bool)
+
+
+def has_tokens(attention_mask: Tensor) -> Tensor:
+    """(B, 1) boolean: rows with at least one real token."""
+    return attention_mask.any(dim=1, keepdim=True)
+
+
+def masked_mean(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+    """Mean over real tokens in float32; an empty row gives a zero vector."""
+    mask = attention_mask.unsqueeze(-1).to(ACCUMULATION_DTYPE)
+    summed = (token_embeddings.to(ACCUMULATION_DTYPE) * mask).sum(dim=1)
+    return summed / mask.sum(dim=1).clamp(min=1.0)

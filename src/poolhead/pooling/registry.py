@@ -1,0 +1,81 @@
+"""String-keyed registry: ``build_pooler("mean")``, ``build_pooler("attention", hidden_size=384)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from poolhead.pooling.attention import AttentionPooling
+from poolhead.pooling.base import Pooler
+from poolhead.pooling import fixed
+from poolhead.pooling.latent_attention import LatentAttentionPooling
+from poolhead.pooling.layers import WeightedLayerPooling
+
+FIXED_POOLERS: dict[str, type[Pooler]] = {
+    cls.name: cls
+    for cls in (
+        fixed.CLSPooling,
+        fixed.EOSPooling,
+        fixed.MeanPooling,
+        fixed.MaxPooling,
+        fixed.MinPooling,
+        fixed.MeanSqrtLenPooling,
+        fixed.WeightedMeanPooling,
+        fixed.FirstLastAvgPooling,
+        fixed.MeanMaxPooling,
+    )
+}
+LEARNED_POOLERS: dict[str, type[Pooler]] = {
+    cls.name: cls for cls in (AttentionPooling, LatentAttentionPooling, WeightedLayerPooling)
+}
+#: Other names users know from sentence-transformers and papers.
+ALIASES = {
+    "lasttoken": "eos",
+    "last": "eos",
+    "mean_sqrt_len_tokens": "mean_sqrt_len",
+    "weightedmean": "weighted_mean",
+}
+
+
+def available_poolers() -> list[str]:
+    """Every name ``build_pooler`` accepts, fixed strategies first."""
+    return [*FIXED_POOLERS, *LEARNED_POOLERS, *ALIASES]
+
+
+def canonical_name(name: str) -> str:
+    key = ALIASES.get(name, name)
+    if key not in FIXED_POOLERS and key not in LEARNED_POOLERS:
+        raise ValueError(f"unknown pooling strategy {name!r}; choose one of {', '.join(available_poolers())}")
+    return key
+
+
+def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Pooler:
+    """Build any pooler by name.
+
+    Fixed strategies need no ``hidden_size`` (give it to get ``output_dim`` and a shape
+    check); learned heads require it. ``weighted_layer`` takes ``inner`` as a name or a
+    pooler, plus ``inner_kwargs`` for a named inner head, and ``layers``.
+    """
+    key = canonical_name(name)
+    if key in FIXED_POOLERS:
+        if kwargs:
+            raise ValueError(f"fixed strategy {key!r} takes no options; got {sorted(kwargs)}")
+        return FIXED_POOLERS[key](hidden_size)
+    if key == "weighted_layer":
+        inner = kwargs.pop("inner", "mean")
+        inner_kwargs = kwargs.pop("inner_kwargs", None) or {}
+        if isinstance(inner, dict):
+            inner = pooler_from_config(inner)
+        elif isinstance(inner, str):
+            inner = build_pooler(inner, hidden_size=hidden_size, **inner_kwargs)
+        return WeightedLayerPooling(inner, **kwargs)
+    if hidden_size is None:
+        raise ValueError(f"learned head {key!r} needs hidden_size=<the backbone's hidden size>")
+    return LEARNED_POOLERS[key](hidden_size, **kwargs)
+
+
+def pooler_from_config(config: dict[str, Any]) -> Pooler:
+    """Inverse of ``Pooler.get_config()``: rebuild a pooler (weights not included)."""
+    config = dict(config)
+    if "name" not in config:
+        raise ValueError(f"pooler config {config} has no 'name'; expected e.g. {{'name': 'mean'}}")
+    return build_pooler(config.pop("name"), **config)
