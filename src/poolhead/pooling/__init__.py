@@ -1,8 +1,8 @@
 """Pooling modules: fixed strategies and learnable heads behind one interface."""
 
-from poolhead.pooling.attention import AttentionPooling
-from poolhead.pooling.base import Pooler
-from poolhead.pooling.fixed import (
+from .attention import AttentionPooling
+from .base import Pooler
+from .fixed import (
     CLSPooling,
     EOSPooling,
     FirstLastAvgPooling,
@@ -13,9 +13,9 @@ from poolhead.pooling.fixed import (
     MinPooling,
     WeightedMeanPooling,
 )
-from poolhead.pooling.latent_attention import LatentAttentionPooling
-from poolhead.pooling.layers import WeightedLayerPooling
-from poolhead.pooling.registry import (
+from .latent_attention import LatentAttentionPooling
+from .layers import WeightedLayerPooling
+from .registry import (
     FIXED_POOLERS,
     LEARNED_POOLERS,
     available_poolers,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from poolhead.pooling.base import ACCUMULATION_DTYPE, Pooler, has_tokens
+from .base import ACCUMULATION_DTYPE, Pooler, has_tokens
 
 
 class AttentionPooling(Pooler):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from poolhead.pooling.base import ACCUMULATION_DTYPE, Pooler, has_tokens, masked_mean
+from .base import ACCUMULATION_DTYPE, Pooler, has_tokens, masked_mean
 
 
 def _gather_position(token_embeddings: Tensor, positions: Tensor) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from poolhead.pooling.base import Pooler, has_tokens
+from .base import Pooler, has_tokens
 
 
 class LatentAttentionPooling(Pooler):

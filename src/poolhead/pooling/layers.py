@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from poolhead.pooling.base import ACCUMULATION_DTYPE, Pooler
+from .base import ACCUMULATION_DTYPE, Pooler
 
 
 class WeightedLayerPooling(Pooler):

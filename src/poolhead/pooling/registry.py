@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from poolhead.pooling.attention import AttentionPooling
-from poolhead.pooling.base import Pooler
-from poolhead.pooling import fixed
-from poolhead.pooling.latent_attention import LatentAttentionPooling
-from poolhead.pooling.layers import WeightedLayerPooling
+from .attention import AttentionPooling
+from .base import Pooler
+from . import fixed
+from .latent_attention import LatentAttentionPooling
+from .layers import WeightedLayerPooling
 
 FIXED_POOLERS: dict[str, type[Pooler]] = {
     cls.name: cls
