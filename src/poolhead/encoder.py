@@ -62,6 +62,8 @@ class Encoder:
             self.backbone.max_length = max_length
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.pooler = resolve_pooler(pooler, self.backbone.hidden_size).to(self.device).eval()
+        # Fail now, not after the first batch, when the pooler reads layers this backbone lacks.
+        self.pooler.layer_indices(self.backbone.num_hidden_states)
         self.model = self.backbone.model.to(self.device).eval()
         self.tokenizer = self.backbone.tokenizer
         self.normalize = normalize
@@ -92,6 +94,8 @@ class Encoder:
         check_texts(texts)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not texts:
+            return torch.empty(0, self.pooler.output_dim)
         # Longest first: batches of similar length waste little compute on padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         if show_progress_bar is None:
@@ -102,9 +106,10 @@ class Encoder:
             tokens, mask, hidden_states = self.backbone_outputs(batch)
             pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
             chunks.append(F.normalize(pooled, dim=-1) if self.normalize else pooled)
-        embeddings = torch.empty(len(texts), self.pooler.output_dim if chunks else 0)
-        if chunks:
-            embeddings[torch.tensor(order)] = torch.cat(chunks).cpu()
+        # The width comes from the output: a Pooler given without hidden_size has no output_dim.
+        pooled = torch.cat(chunks).cpu()
+        embeddings = torch.empty_like(pooled)
+        embeddings[torch.tensor(order)] = pooled
         return embeddings[0] if single else embeddings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import ACCUMULATION_DTYPE, Pooler, has_tokens
+from .base import ACCUMULATION_DTYPE, Pooler, has_tokens, zero_padding
 
 
 class AttentionPooling(Pooler):
@@ -64,8 +64,10 @@ class AttentionPooling(Pooler):
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         B, T, H = token_embeddings.shape
-        weights = self.attention_weights(token_embeddings, attention_mask)  # B, T, heads
-        per_head = token_embeddings.to(ACCUMULATION_DTYPE).view(B, T, self.num_heads, H // self.num_heads)
+        # Zero the padding before the scorer too: its gradient sums over every position.
+        real = zero_padding(token_embeddings.to(ACCUMULATION_DTYPE), attention_mask)
+        weights = self.attention_weights(real, attention_mask)  # B, T, heads
+        per_head = real.view(B, T, self.num_heads, H // self.num_heads)
         pooled = torch.einsum("bth,bthc->bhc", weights, per_head).reshape(B, H)
         return pooled.to(token_embeddings.dtype)
 

@@ -85,6 +85,12 @@ class Pooler(nn.Module):
             selected = [hidden_states[i] for i in self.layer_indices(len(hidden_states))]
             if any(h is None for h in selected):
                 raise ValueError(f"pooler '{self.name}' needs layers {list(self.layers)}; some were not provided")
+            bad_shapes = [tuple(h.shape) for h in selected if h.shape != token_embeddings.shape]
+            if bad_shapes:
+                raise ValueError(
+                    f"pooler '{self.name}' got hidden_states of shape(s) {bad_shapes} but token embeddings of "
+                    f"shape {tuple(token_embeddings.shape)}: pass the hidden_states of the same forward pass"
+                )
             return self.pool_layers(selected, attention_mask)
         return self.pool(token_embeddings, attention_mask)
 
@@ -126,8 +132,17 @@ def has_tokens(attention_mask: Tensor) -> Tensor:
     return attention_mask.any(dim=1, keepdim=True)
 
 
+def zero_padding(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+    """The embeddings with every padding position set to 0.
+
+    Selecting with the mask, not multiplying by it: a backbone can leave NaN or inf at
+    masked positions (fully masked attention rows, fp16 overflow) and ``NaN * 0`` is NaN.
+    """
+    return token_embeddings.masked_fill(~attention_mask.unsqueeze(-1), 0.0)
+
+
 def masked_mean(token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
     """Mean over real tokens in float32; an empty row gives a zero vector."""
-    mask = attention_mask.unsqueeze(-1).to(ACCUMULATION_DTYPE)
-    summed = (token_embeddings.to(ACCUMULATION_DTYPE) * mask).sum(dim=1)
-    return summed / mask.sum(dim=1).clamp(min=1.0)
+    counts = attention_mask.sum(dim=1, keepdim=True).to(ACCUMULATION_DTYPE)
+    summed = zero_padding(token_embeddings.to(ACCUMULATION_DTYPE), attention_mask).sum(dim=1)
+    return summed / counts.clamp(min=1.0)

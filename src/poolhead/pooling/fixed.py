@@ -11,13 +11,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import ACCUMULATION_DTYPE, Pooler, has_tokens, masked_mean
+from .base import ACCUMULATION_DTYPE, Pooler, has_tokens, masked_mean, zero_padding
 
 
 def _gather_position(token_embeddings: Tensor, positions: Tensor) -> Tensor:
     B, T, H = token_embeddings.shape
     index = positions.view(B, 1, 1).expand(B, 1, H)
     return token_embeddings.gather(1, index).squeeze(1)
+
+
+def zero_empty_rows(pooled: Tensor, attention_mask: Tensor) -> Tensor:
+    # torch.where, not a product with the mask: an empty row's token may hold NaN or inf.
+    return torch.where(has_tokens(attention_mask), pooled, torch.zeros_like(pooled))
 
 
 def first_token_positions(attention_mask: Tensor) -> Tensor:
@@ -37,7 +42,7 @@ class CLSPooling(Pooler):
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         first = _gather_position(token_embeddings, first_token_positions(attention_mask))
-        return first * has_tokens(attention_mask)
+        return zero_empty_rows(first, attention_mask)
 
 
 class EOSPooling(Pooler):
@@ -47,7 +52,7 @@ class EOSPooling(Pooler):
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         last = _gather_position(token_embeddings, last_token_positions(attention_mask))
-        return last * has_tokens(attention_mask)
+        return zero_empty_rows(last, attention_mask)
 
 
 class MeanPooling(Pooler):
@@ -65,9 +70,9 @@ class MeanSqrtLenPooling(Pooler):
     name = "mean_sqrt_len"
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
-        mask = attention_mask.unsqueeze(-1).to(ACCUMULATION_DTYPE)
-        summed = (token_embeddings.to(ACCUMULATION_DTYPE) * mask).sum(dim=1)
-        return (summed / mask.sum(dim=1).clamp(min=1.0).sqrt()).to(token_embeddings.dtype)
+        counts = attention_mask.sum(dim=1, keepdim=True).to(ACCUMULATION_DTYPE)
+        summed = zero_padding(token_embeddings.to(ACCUMULATION_DTYPE), attention_mask).sum(dim=1)
+        return (summed / counts.clamp(min=1.0).sqrt()).to(token_embeddings.dtype)
 
 
 class WeightedMeanPooling(Pooler):
@@ -81,7 +86,8 @@ class WeightedMeanPooling(Pooler):
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         mask = attention_mask.to(ACCUMULATION_DTYPE)
         weights = (mask.cumsum(dim=1) * mask).unsqueeze(-1)
-        summed = (token_embeddings.to(ACCUMULATION_DTYPE) * weights).sum(dim=1)
+        real = zero_padding(token_embeddings.to(ACCUMULATION_DTYPE), attention_mask)
+        summed = (real * weights).sum(dim=1)
         return (summed / weights.sum(dim=1).clamp(min=1.0)).to(token_embeddings.dtype)
 
 
@@ -91,7 +97,7 @@ def masked_extremum(token_embeddings: Tensor, attention_mask: Tensor, largest: b
     fill = float("-inf") if largest else float("inf")
     filled = token_embeddings.masked_fill(~attention_mask.unsqueeze(-1), fill)
     reduced = filled.amax(dim=1) if largest else filled.amin(dim=1)
-    return torch.where(has_tokens(attention_mask), reduced, torch.zeros_like(reduced))
+    return zero_empty_rows(reduced, attention_mask)
 
 
 class _MaskedExtremumPooling(Pooler):

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Pooler, has_tokens
+from .base import Pooler, has_tokens, zero_padding
 
 
 class LatentAttentionPooling(Pooler):
@@ -88,7 +88,7 @@ class LatentAttentionPooling(Pooler):
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         B, T, H = token_embeddings.shape
         heads, head_dim = self.num_heads, H // self.num_heads
-        x = token_embeddings.to(self.q.weight.dtype)
+        x = zero_padding(token_embeddings.to(self.q.weight.dtype), attention_mask)
         q = self.q(self.latents.expand(B, -1, -1)).view(B, self.num_latents, heads, head_dim).transpose(1, 2)
         k, v = self.kv(x).view(B, T, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
         # Empty rows attend to everything (avoids an all -inf softmax = NaN) and are zeroed below.
@@ -102,7 +102,7 @@ class LatentAttentionPooling(Pooler):
         pooled = latents.mean(dim=1)
         if self.out is not None:
             pooled = self.out(pooled)
-        pooled = pooled * has_tokens(attention_mask)
+        pooled = torch.where(has_tokens(attention_mask), pooled, torch.zeros_like(pooled))
         return pooled.to(token_embeddings.dtype)
 
     def extra_repr(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .base import ACCUMULATION_DTYPE, Pooler
+from .base import ACCUMULATION_DTYPE, Pooler, zero_padding
 
 
 class WeightedLayerPooling(Pooler):
@@ -58,12 +58,15 @@ class WeightedLayerPooling(Pooler):
         return self.layer_logits.softmax(dim=0)
 
     def mix(self, layers: list[Tensor]) -> Tensor:
+        """The weighted sum of ``layers``, in float32."""
         stacked = torch.stack([layer.to(ACCUMULATION_DTYPE) for layer in layers])  # L, B, T, H
-        mixed = torch.einsum("l,lbth->bth", self.layer_weights().to(ACCUMULATION_DTYPE), stacked)
-        return mixed.to(layers[-1].dtype)
+        return torch.einsum("l,lbth->bth", self.layer_weights().to(ACCUMULATION_DTYPE), stacked)
 
     def pool_layers(self, layers: list[Tensor], attention_mask: Tensor) -> Tensor:
-        return self.inner(self.mix(layers), attention_mask)
+        # Padding is zeroed before mixing: the layer weights' gradient sums over every position.
+        real_layers = [zero_padding(layer, attention_mask) for layer in layers]
+        # The mix stays float32 into the inner pooler: rounding it to bf16 there would round twice.
+        return self.inner(self.mix(real_layers), attention_mask).to(layers[-1].dtype)
 
     def extra_repr(self) -> str:
         return f"layers={list(self.layers)}"
