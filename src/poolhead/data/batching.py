@@ -1,0 +1,128 @@
+"""Pairs as sentence ids, their collation into padded batches, and a length-grouping batch sampler."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import BatchSampler, Dataset, Sampler
+
+from poolhead.data.sentences import SentenceTable
+
+
+class SentencePairs(Dataset):
+    """One split's pairs: (sentence_id_a, sentence_id_b, label, pair_id) per item.
+
+    ``pair_id`` is the pair's row index within its split, so a model can drop the pairs that
+    DistributedSampler repeats to give every process the same number of batches.
+
+    Args:
+        ids_a, ids_b: sentence ids (positions in the data module's ``sentences``).
+        labels: float scores or integer classes.
+        pair_ids: row index of each pair within its split.
+    """
+
+    def __init__(self, ids_a: Sequence[int], ids_b: Sequence[int], labels: Sequence, pair_ids: Sequence[int]) -> None:
+        self.ids_a = list(ids_a)
+        self.ids_b = list(ids_b)
+        self.labels = list(labels)
+        self.pair_ids = list(pair_ids)
+
+    def __len__(self) -> int:
+        return len(self.pair_ids)
+
+    def __getitem__(self, index: int) -> tuple[int, int, Any, int]:
+        return self.ids_a[index], self.ids_b[index], self.labels[index], self.pair_ids[index]
+
+
+class PairCollator:
+    """Turns items of ``SentencePairs`` into the batch dict the model takes.
+
+    Each side is padded to its longest sentence in the batch (right padding), so short
+    batches cost short forward passes.
+
+    Args:
+        table: the sentences and their token ids.
+        label_kind: ``"score"`` (labels become float32) or ``"label"`` (int64).
+    """
+
+    def __init__(self, table: SentenceTable, label_kind: str) -> None:
+        self.table = table
+        self.label_dtype = torch.float32 if label_kind == "score" else torch.long
+
+    def __call__(self, items: list[tuple[int, int, Any, int]]) -> dict[str, Any]:
+        ids_a, ids_b, labels, pair_ids = zip(*items)
+        return {
+            "features_a": self.table.pad(ids_a),
+            "features_b": self.table.pad(ids_b),
+            "sentence_ids_a": torch.tensor(ids_a, dtype=torch.long),
+            "sentence_ids_b": torch.tensor(ids_b, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=self.label_dtype),
+            "pair_ids": torch.tensor(pair_ids, dtype=torch.long),
+        }
+
+
+class LengthGroupedBatchSampler(BatchSampler):
+    """Batches of pairs of similar length, in a new seeded order every epoch.
+
+    Takes indices from ``sampler`` (a shuffling sampler), sorts each pool of
+    ``batch_size * pool_batches`` of them by pair length, cuts the pool into batches and
+    shuffles the order of all batches. Pools keep batches random from epoch to epoch; sorting
+    inside a pool keeps padding small.
+
+    Under DDP, Lightning rebuilds this sampler with a ``DistributedSampler`` as ``sampler`` (it
+    re-runs ``__init__`` with the arguments captured in ``train_dataloader``), so each process
+    groups only its own shard. Every shard has the same size, hence the same number of batches,
+    and the same seed puts the one smaller batch at the same step on every process.
+
+    Args:
+        sampler: yields pair indices (RandomSampler, DistributedSampler, ...).
+        lengths: tokens of each pair (both sentences), indexed like the dataset.
+        batch_size: pairs per batch.
+        drop_last: drop the last, smaller batch.
+        pool_batches: batches' worth of pairs sorted together.
+        seed: seeds the batch order; epoch ``e`` uses ``seed + e``.
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler[int],
+        lengths: Sequence[int],
+        batch_size: int,
+        drop_last: bool = False,
+        pool_batches: int = 50,
+        seed: int = 42,
+    ) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.lengths = lengths
+        self.pool_batches = pool_batches
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Pick the epoch explicitly (and pass it on to a DistributedSampler)."""
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        indices = list(self.sampler)
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(indices), pool):
+            ordered = sorted(indices[start : start + pool], key=lambda i: self.lengths[i])
+            batches += [ordered[k : k + self.batch_size] for k in range(0, len(ordered), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        # Lightning calls set_epoch on the inner sampler only; count epochs here for the batch order.
+        self.epoch += 1
+        for position in torch.randperm(len(batches), generator=generator).tolist():
+            yield batches[position]
+
+
+def pair_lengths(table: SentenceTable, pairs: SentencePairs) -> list[int]:
+    a, b = table.lengths(pairs.ids_a), table.lengths(pairs.ids_b)
+    return [x + y for x, y in zip(a, b)]
+

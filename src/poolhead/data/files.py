@@ -1,0 +1,211 @@
+"""Find and read the raw rows of one split: local csv / tsv / jsonl / parquet files, or a hub dataset.
+
+Reading is done by Hugging Face ``datasets`` (never a home-made CSV parser); this module only
+decides which files make a split, checks that text files are UTF-8, and turns what ``datasets``
+raises into errors that name the file and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from datasets import Features, Value
+from datasets.exceptions import DatasetsError
+
+#: file suffix -> (``datasets`` builder, builder options)
+FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"sep": "\t"}),
+    ".jsonl": ("json", {}),
+    ".json": ("json", {}),
+    ".parquet": ("parquet", {}),
+}
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
+
+
+@dataclass(frozen=True)
+class RowNaming:
+    """How an error message points at a row, so the user finds it in their file."""
+
+    word: str  # "data row", "record", "row index"
+    first: int  # number of the first row (1 or 0)
+    note: str  # said once per message
+
+    def __call__(self, index: int) -> str:
+        return f"{self.word} {index + self.first}"
+
+
+CSV_ROWS = RowNaming("data row", 1, "data rows count from 1 and do not count the header line")
+JSON_ROWS = RowNaming("record", 1, "records count from 1 in file order")
+PARQUET_ROWS = RowNaming("row", 1, "rows count from 1 in file order")
+HUB_ROWS = RowNaming("row index", 0, "row indices count from 0, as in dataset[i]")
+
+
+@dataclass
+class RawSplit:
+    """The rows of one file (or hub split) as read, before validation."""
+
+    split: str
+    source: str  # a file path or "hub dataset NAME, split SPLIT"
+    columns: dict[str, list[Any]]
+    rows: RowNaming
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+
+def is_local(path: str) -> bool:
+    return Path(path).exists()
+
+
+def split_files(folder: Path, split: str) -> list[Path]:
+    """``{split}.csv`` (or .tsv / .jsonl / .json / .parquet), or shards ``{split}-*.{suffix}``."""
+    found = []
+    for suffix in FORMATS:
+        found += [folder / f"{split}{suffix}"] if (folder / f"{split}{suffix}").is_file() else []
+        found += sorted(folder.glob(f"{split}-*{suffix}"))
+    suffixes = {f.suffix for f in found}
+    if len(suffixes) > 1:
+        raise ValueError(
+            f"split {split!r} in {folder} comes in several formats ({', '.join(f.name for f in found)}); "
+            f"keep one format per split"
+        )
+    return found
+
+
+def describe_folder(folder: Path) -> str:
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in FORMATS)
+    return ", ".join(names) if names else "no csv/tsv/jsonl/json/parquet files"
+
+
+def read_local_split(path: str, split: str, role: str) -> list[RawSplit]:
+    """Every file of ``split`` under a folder ``path``; a single file ``path`` stands for any split.
+
+    Args:
+        path: a folder of split files, or one file.
+        split: the split's name (``train``, ``validation``, ...).
+        role: ``train``, ``validation`` or ``test``: names the setting to change in errors.
+    """
+    location = Path(path)
+    if location.is_file():
+        files = [location]
+    else:
+        files = split_files(location, split)
+        if not files:
+            raise FileNotFoundError(
+                f"split {split!r} not found in {location} (files found: {describe_folder(location)}); "
+                f"add {split}.csv / .jsonl / .parquet there, or set {role}_split to the name of a split that exists"
+            )
+    return [read_file(file, split) for file in files]
+
+
+def read_file(file: Path, split: str) -> RawSplit:
+    suffix = file.suffix.lower()
+    if suffix not in FORMATS:
+        raise ValueError(f"{file}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
+    if suffix in TEXT_SUFFIXES:
+        check_utf8(file)
+    builder, options = FORMATS[suffix]
+    options = dict(options)
+    if builder == "csv":
+        options.update(csv_as_text(file, options.get("sep", ",")))
+    try:
+        with quiet_datasets():
+            dataset = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
+        # pyarrow's JSON reader leaves invalid UTF-8 in place; it only fails here, on conversion.
+        columns = dataset.to_dict()
+    except (DatasetsError, OSError, ValueError) as error:  # datasets wraps the reader's error; unwrap it
+        raise read_error(file, error) from error
+    rows = {".csv": CSV_ROWS, ".tsv": CSV_ROWS, ".parquet": PARQUET_ROWS}.get(suffix, JSON_ROWS)
+    return RawSplit(split=split, source=str(file), columns=columns, rows=rows)
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """No "Generating train split" bar per file: a data module reads several small files at once."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def csv_as_text(file: Path, sep: str) -> dict[str, Any]:
+    """Read every CSV cell as text, and nothing as missing.
+
+    pandas would otherwise turn sentences such as "NA" or "null" into missing values, and infer a
+    column type per 10,000-row chunk (so one bad score far down the file becomes a cast error deep
+    inside ``datasets``). Scores and labels are parsed afterwards, with row numbers in the errors.
+    """
+    import pandas  # a dependency of ``datasets``; used here only to list the header's columns
+
+    try:
+        columns = list(pandas.read_csv(file, sep=sep, nrows=0).columns)
+    except UnicodeDecodeError as error:
+        raise not_utf8_error(file, None, error) from error
+    except (ValueError, pandas.errors.ParserError) as error:  # EmptyDataError is a ValueError
+        raise ValueError(f"could not read the header of {file}: {error}") from error
+    return {"keep_default_na": False, "features": Features({name: Value("string") for name in columns})}
+
+
+def check_utf8(file: Path) -> None:
+    """Raise a clear error at the first line of ``file`` that is not valid UTF-8."""
+    # Line by line is exact: the newline byte never occurs inside a multi-byte UTF-8 character.
+    with open(file, "rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise not_utf8_error(file, line_number, error) from None
+
+
+def not_utf8_error(file: Path | str, line_number: int | None, error: UnicodeDecodeError) -> ValueError:
+    where = f" (line {line_number}, byte 0x{error.object[error.start]:02x})" if line_number else ""
+    return ValueError(
+        f"{file} is not UTF-8 text{where}: re-save it as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8'; "
+        f"in Python: read it with its real encoding, such as encoding='latin-1', and write it with encoding='utf-8')"
+    )
+
+
+def read_error(file: Path | str, error: Exception) -> Exception:
+    """The reader's own error behind a ``datasets`` wrapper, with the file named."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, UnicodeDecodeError):
+            return not_utf8_error(file, None, cause)
+        if cause.__cause__ is None and cause.__context__ is None:
+            break
+        cause = cause.__cause__ or cause.__context__
+    return ValueError(f"could not read {file}: {type(cause).__name__}: {cause}")
+
+
+def load_hub_dataset(path: str, cache: dict[str, Any]) -> Any:
+    """``datasets.load_dataset(path)`` once per data module (``cache`` keeps it)."""
+    if "dataset" not in cache:
+        try:
+            cache["dataset"] = datasets.load_dataset(path)
+        except Exception as error:
+            raise ValueError(
+                f"{path!r} is neither a local file or folder nor a loadable hub dataset ({type(error).__name__}: "
+                f"{error}); check the path, or the network / HF_HUB_OFFLINE for a hub id"
+            ) from error
+    return cache["dataset"]
+
+
+def read_hub_split(path: str, split: str, role: str, cache: dict[str, Any]) -> list[RawSplit]:
+    """A split of a hub dataset; ``role`` (train / validation / test) names the setting to change in errors."""
+    dataset = load_hub_dataset(path, cache)
+    if split not in dataset:
+        raise FileNotFoundError(
+            f"split {split!r} not found in hub dataset {path!r} (splits found: {', '.join(dataset)}); "
+            f"set {role}_split to one of them"
+        )
+    source = f"hub dataset {path}, split {split}"
+    return [RawSplit(split=split, source=source, columns=dataset[split].to_dict(), rows=HUB_ROWS)]
