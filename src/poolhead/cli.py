@@ -1,0 +1,79 @@
+"""The ``poolhead`` command: LightningCLI for fit/validate/test, plus export, compare and inspect."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from poolhead.data import SentencePairDataModule
+from poolhead.module import PoolingModule
+
+#: subcommand -> (module under poolhead.commands, one-line help)
+EXTRA_COMMANDS = {
+    "export": ("export", "write a trained checkpoint as a sentence-transformers folder"),
+    "compare": ("compare", "compare models and every fixed strategy on evaluation sets"),
+    "inspect": ("inspect", "show how strategies and learned heads see one text"),
+}
+TRAINER_DEFAULTS = {
+    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "poolhead"}},
+}
+
+
+class PoolheadCLI(LightningCLI):
+    """LightningCLI with poolhead's wiring: the data module tokenizes with the model's backbone,
+    and the validation metric drives checkpointing and early stopping."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.link_arguments("model.backbone", "data.tokenizer")
+        parser.link_arguments("model.max_length", "data.max_length")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/spearman",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-epoch{epoch}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults(
+            {"early_stopping.monitor": "val/spearman", "early_stopping.mode": "max", "early_stopping.patience": 3}
+        )
+
+
+def run_lightning(args: list[str] | None = None) -> PoolheadCLI:
+    return PoolheadCLI(
+        PoolingModule,
+        SentencePairDataModule,
+        trainer_defaults=TRAINER_DEFAULTS,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
+
+
+def run_extra(command: str, argv: list[str]) -> int:
+    module_name, help_text = EXTRA_COMMANDS[command]
+    module = importlib.import_module(f"poolhead.commands.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"poolhead {command}", description=help_text)
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in EXTRA_COMMANDS:
+        return run_extra(argv[0], argv[1:])
+    if not argv or argv[0] in ("-h", "--help"):
+        extra = "\n".join(f"  {name:<9} {help_text}" for name, (_, help_text) in EXTRA_COMMANDS.items())
+        print(f"poolhead commands beside Lightning's fit / validate / test / predict:\n{extra}\n")
+    run_lightning(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""PoolingModule: the LightningModule that trains a pooling head (and optionally the backbone) on pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from transformers import get_linear_schedule_with_warmup
+
+from poolhead.backbone import fingerprint, load_backbone
+from poolhead.cache import LAST, build_feature_cache
+from poolhead.encoder import resolve_pooler
+from poolhead.losses import build_loss, check_loss_matches_data
+from poolhead.metrics import PairMetrics
+from poolhead.pooling.base import Pooler
+
+BACKBONE_PREFIX = "backbone_model."
+
+
+class PoolingModule(L.LightningModule):
+    """Backbone + pooler + pair loss, optimised by Lightning.
+
+    Args:
+        backbone: hub id, HF folder or sentence-transformers folder of the encoder.
+        pooler: a registered name (``attention``, ``mean``, ...), a pooler config dict, or a
+            ``Pooler`` (``class_path``/``init_args`` in a config file).
+        pooler_kwargs: options for a named pooler (e.g. ``{num_heads: 4}``).
+        loss: ``cosent`` (scores), ``cosine_mse``, ``in_batch_negatives``, ``pair_classification`` (labels).
+        loss_kwargs: options for the loss (e.g. ``{scale: 20}``).
+        num_labels: classes for ``pair_classification``.
+        freeze_backbone: keep the backbone fixed and in eval mode (only the head trains).
+        max_length: tokens per text; default the backbone's own limit.
+        normalize: the exported model L2-normalises its embeddings.
+        lr: learning rate of the head (and the loss's own parameters).
+        backbone_lr: learning rate of the backbone when it is not frozen.
+        weight_decay: AdamW weight decay on matrices (not on biases, norms, layer logits).
+        warmup_ratio: fraction of the steps with linear warmup; then linear decay to 0.
+        label_threshold: cosine threshold that turns similarities into labels for label data
+            when the loss has no classifier of its own.
+        cache: with a frozen backbone, compute each unique sentence's token embeddings once
+            (stored on disk, reused by later epochs and runs) instead of every epoch.
+        cache_dir: where the feature cache lives (default ``$POOLHEAD_CACHE_DIR`` or
+            ``~/.cache/poolhead/features``); must be shared by all nodes under multi-node DDP.
+    """
+
+    def __init__(
+        self,
+        backbone: str,
+        pooler: str | Pooler = "attention",
+        pooler_kwargs: dict[str, Any] | None = None,
+        loss: str = "cosent",
+        loss_kwargs: dict[str, Any] | None = None,
+        num_labels: int = 2,
+        freeze_backbone: bool = True,
+        max_length: int | None = None,
+        normalize: bool = False,
+        lr: float = 1e-3,
+        backbone_lr: float = 2e-5,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        label_threshold: float = 0.5,
+        cache: bool = True,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = load_backbone(backbone, max_length=max_length)
+        self.backbone_model = self.backbone.model
+        self.pooler = _build_pooler(pooler, pooler_kwargs, self.backbone.hidden_size)
+        self.loss = build_loss(loss, embedding_dim=self.pooler.output_dim, num_labels=num_labels, **(loss_kwargs or {}))
+        self.freeze_backbone = freeze_backbone
+        self.normalize = normalize
+        self.backbone_model.requires_grad_(not freeze_backbone)
+        # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
+        self.save_hyperparameters(ignore=["pooler", "pooler_kwargs"])
+        self.hparams["pooler"] = self.pooler.get_config()
+        self.hparams["max_length"] = self.backbone.max_length
+        #: set by the feature cache when the backbone is frozen (see poolhead.cache)
+        self.feature_cache = None
+        self.metrics: dict[str, PairMetrics] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        kind = getattr(datamodule, "label_kind", None) or _kind_of_loss(self.loss)
+        check_loss_matches_data(self.loss, kind)
+        num_labels = getattr(datamodule, "num_labels", None) if kind == "label" else None
+        if num_labels and num_labels > self.hparams.num_labels:
+            raise ValueError(
+                f"data has {num_labels} classes but the model was built with num_labels={self.hparams.num_labels}; "
+                f"set --model.num_labels {num_labels}"
+            )
+        self.kind = kind
+        sentences = getattr(datamodule, "sentences", None)
+        if self.hparams.cache and self.freeze_backbone and sentences:
+            self.attach_feature_cache(sentences)
+        self.val_metrics = PairMetrics(kind, self.hparams.num_labels)
+        self.test_metrics = PairMetrics(kind, self.hparams.num_labels)
+
+    def attach_feature_cache(self, sentences: list[str]) -> None:
+        """Serve this run's sentences from the feature cache (each DDP process encodes its share)."""
+        num_hidden_states = self.backbone.num_hidden_states
+        layers = self.pooler.layer_indices(num_hidden_states) if self.pooler.needs_hidden_states else [LAST]
+        strategy = self.trainer.strategy
+        self.feature_cache = build_feature_cache(
+            self.backbone,
+            sentences,
+            layers,
+            cache_dir=self.hparams.cache_dir,
+            device=strategy.root_device,
+            rank=self.trainer.global_rank,
+            world_size=self.trainer.world_size,
+            barrier=strategy.barrier,
+        )
+        stats = self.feature_cache.stats
+        rank_zero_info(
+            f"feature cache: {stats.sentences} unique sentences, {stats.hit_rate:.0%} reused from disk, "
+            f"{stats.encoded_here} encoded by this process, {stats.bytes / 2**20:.1f} MiB, {stats.seconds:.1f} s"
+        )
+
+    def on_train_start(self) -> None:
+        if self.feature_cache is not None and self.logger is not None:
+            stats = self.feature_cache.stats
+            self.logger.log_metrics(
+                {"cache/hit_rate": stats.hit_rate, "cache/size_mib": stats.bytes / 2**20, "cache/seconds": stats.seconds}
+            )
+
+    def train(self, mode: bool = True) -> PoolingModule:
+        super().train(mode)
+        if self.freeze_backbone:
+            # A frozen backbone stays in eval mode: no dropout, so its features are
+            # deterministic (and cacheable) and match what users get at inference.
+            self.backbone_model.eval()
+        return self
+
+    # --- forward ---------------------------------------------------------------------------
+
+    def backbone_forward(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor, Any]:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+            outputs = self.backbone_model(**features, output_hidden_states=self.pooler.needs_hidden_states)
+        return outputs.last_hidden_state, features["attention_mask"], outputs.hidden_states
+
+    def forward(self, features: dict[str, Tensor], sentence_ids: Tensor | None = None) -> Tensor:
+        """(B, D) sentence embeddings of tokenized texts (from the cache when one is attached)."""
+        if self.feature_cache is not None and sentence_ids is not None:
+            tokens, mask, hidden_states = self.feature_cache.lookup(sentence_ids, device=self.device)
+        else:
+            tokens, mask, hidden_states = self.backbone_forward(features)
+        embeddings = self.pooler(tokens, mask, hidden_states=hidden_states)
+        return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
+
+    def embed_pairs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        return self(batch["features_a"], batch.get("sentence_ids_a")), self(batch["features_b"], batch.get("sentence_ids_b"))
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        a, b = self.embed_pairs(batch)
+        loss = self.loss(a, b, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=a.shape[0])
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any], stage: str, metrics: PairMetrics) -> None:
+        a, b = self.embed_pairs(batch)
+        self.log(f"{stage}/loss", self.loss(a, b, batch["labels"]), batch_size=a.shape[0], sync_dist=True)
+        metrics.update(self.predict_pairs(a, b), batch["labels"], batch["pair_ids"])
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test", self.test_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    def predict_pairs(self, a: Tensor, b: Tensor) -> Tensor:
+        """Cosine similarity for score data; predicted class for label data."""
+        if self.kind == "score":
+            return F.cosine_similarity(a.float(), b.float(), dim=-1)
+        if hasattr(self.loss, "predict"):
+            return self.loss.predict(a, b).argmax(dim=-1)
+        return (F.cosine_similarity(a.float(), b.float(), dim=-1) >= self.hparams.label_threshold).long()
+
+    def _log_metrics(self, stage: str, metrics: PairMetrics) -> None:
+        # compute() already gathers every process's pairs, so no sync_dist here.
+        values = metrics.compute()
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", value * 100 if name in ("spearman", "pearson") else value, prog_bar=True)
+        metrics.reset()
+
+    # --- optimisation ----------------------------------------------------------------------
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        head = [(n, p) for n, p in self.named_parameters() if not n.startswith(BACKBONE_PREFIX) and p.requires_grad]
+        groups = _decay_groups(head, self.hparams.lr, self.hparams.weight_decay)
+        if not self.freeze_backbone:
+            body = [(n, p) for n, p in self.named_parameters() if n.startswith(BACKBONE_PREFIX)]
+            groups += _decay_groups(body, self.hparams.backbone_lr, self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if not self.freeze_backbone:
+            return
+        # A frozen backbone is the published one: store its fingerprint, not 100s of MB of copies.
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
+            del state[key]
+        checkpoint["backbone_fingerprint"] = fingerprint(self.backbone_model)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        expected = checkpoint.get("backbone_fingerprint")
+        if expected is None:
+            return
+        actual = fingerprint(self.backbone_model)
+        if actual != expected:
+            raise ValueError(
+                f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "
+                f"{expected[:12]}, but that backbone now loads with fingerprint {actual[:12]}: point "
+                f"--model.backbone at the exact weights used for training"
+            )
+        state = checkpoint["state_dict"]
+        for key, value in self.backbone_model.state_dict().items():
+            state.setdefault(BACKBONE_PREFIX + key, value)
+
+
+def _build_pooler(pooler: str | dict | Pooler, pooler_kwargs: dict | None, hidden_size: int) -> Pooler:
+    if pooler_kwargs:
+        if not isinstance(pooler, str):
+            raise ValueError("pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead")
+        pooler = {"name": pooler, **pooler_kwargs}
+    return resolve_pooler(pooler, hidden_size)
+
+
+def _kind_of_loss(loss: torch.nn.Module) -> str:
+    kind = getattr(loss, "label_kind", "score")
+    return "score" if kind == "any" else kind
+
+
+def _decay_groups(named: list[tuple[str, Tensor]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    # Decay matrices only: decaying biases, norms or layer logits pulls them to 0 for no benefit.
+    decay = [p for _, p in named if p.ndim >= 2]
+    no_decay = [p for _, p in named if p.ndim < 2]
+    return [
+        {"params": decay, "lr": lr, "weight_decay": weight_decay},
+        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
+    ]
