@@ -1,0 +1,5 @@
+"""Frozen-backbone hidden-state cache (see features.py)."""
+
+from poolhead.cache.features import LAST, CacheStats, FeatureCache, build_feature_cache, cache_key, default_cache_dir
+
+__all__ = ["LAST", "CacheStats", "FeatureCache", "build_feature_cache", "cache_key", "default_cache_dir"]

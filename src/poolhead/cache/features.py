@@ -1,0 +1,195 @@
+"""FeatureCache: a frozen backbone's token embeddings per unique sentence, computed once, reused by every epoch and run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from poolhead.backbone import Backbone, fingerprint
+from poolhead.cache.store import Chunk, chunk_paths, read_chunk, write_chunk
+
+#: layer key for ``last_hidden_state`` (poolers that read one layer); other keys index ``hidden_states``.
+LAST = -1
+FORMAT_VERSION = 1
+ENCODE_BATCH_SIZE = 64
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("POOLHEAD_CACHE_DIR", Path.home() / ".cache" / "poolhead" / "features"))
+
+
+def cache_key(backbone: Backbone) -> dict:
+    """Everything that changes a sentence's token embeddings: the exact weights and the tokenization."""
+    return {
+        "format": FORMAT_VERSION,
+        "backbone": backbone.name_or_path,
+        "weights_sha256": fingerprint(backbone.model),
+        "tokenizer_sha256": tokenizer_digest(backbone.tokenizer),
+        "max_length": backbone.max_length,
+        "dtype": "float16",
+    }
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """SHA-256 of the tokenizer's vocabulary and rules.
+
+    The fast tokenizer's JSON also records the padding/truncation of the *last call*, which
+    changes as soon as it is used; those two fields are dropped so the key stays stable.
+    """
+    if hasattr(tokenizer, "backend_tokenizer"):
+        state = json.loads(tokenizer.backend_tokenizer.to_str())
+        state.pop("padding", None)
+        state.pop("truncation", None)
+        text = json.dumps(state, sort_keys=True)
+    else:
+        text = json.dumps(tokenizer.get_vocab(), sort_keys=True) + type(tokenizer).__name__
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class CacheStats:
+    sentences: int = 0
+    reused: int = 0
+    encoded_here: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.reused / self.sentences if self.sentences else 0.0
+
+
+@dataclass
+class FeatureCache:
+    """Ragged float16 features of ``texts`` for ``layers``, looked up by position in ``texts``."""
+
+    layers: list[int]
+    num_hidden_states: int
+    flat: dict[int, Tensor]  # layer -> (total_tokens, H)
+    offsets: Tensor  # (N + 1,)
+    stats: CacheStats = field(default_factory=CacheStats)
+
+    def lookup(self, sentence_ids: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, list | None]:
+        """Right-padded (B, T, H) float32 token embeddings, (B, T) mask and, for layer poolers, hidden states."""
+        ids = sentence_ids.cpu()
+        starts, lengths = self.offsets[ids], self.offsets[ids + 1] - self.offsets[ids]
+        positions = torch.arange(int(lengths.max()))
+        mask = positions[None, :] < lengths[:, None]
+        index = torch.where(mask, starts[:, None] + positions[None, :], 0)
+        padded = {layer: (t[index] * mask[..., None]).to(device=device, dtype=torch.float32) for layer, t in self.flat.items()}
+        mask = mask.to(device)
+        if self.layers == [LAST]:
+            return padded[LAST], mask, None
+        hidden_states = [padded.get(i) for i in range(self.num_hidden_states)]
+        return padded[self.layers[-1]], mask, hidden_states
+
+
+def build_feature_cache(
+    backbone: Backbone,
+    texts: Sequence[str],
+    layers: Sequence[int],
+    cache_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    rank: int = 0,
+    world_size: int = 1,
+    barrier: Callable[[], None] = lambda: None,
+    show_progress_bar: bool = True,
+) -> FeatureCache:
+    """Load what is cached for ``texts``, encode the rest (each process its share), return the cache.
+
+    ``layers`` are absolute ``hidden_states`` indices, or ``[LAST]`` for ``last_hidden_state`` only.
+    """
+    started = time.perf_counter()
+    key = cache_key(backbone)
+    folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    key_text = json.dumps(key, sort_keys=True)
+    layers = list(layers)
+    unique = list(dict.fromkeys(texts))
+    index = _index_chunks(folder, key_text, layers)
+    missing = [t for t in unique if t not in index]
+    share = missing[rank::world_size]
+    if share:
+        chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
+        write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text)
+    barrier()
+    if missing:
+        index = _index_chunks(folder, key_text, layers)
+    not_found = [t for t in unique if t not in index]
+    if not_found:
+        raise RuntimeError(
+            f"feature cache at {folder} lacks {len(not_found)} sentences after encoding (e.g. {not_found[0]!r}); "
+            f"under multi-node DDP the cache_dir must be on a filesystem shared by all nodes"
+        )
+    cache = _assemble(index, list(texts), layers, backbone.num_hidden_states)
+    cache.stats = CacheStats(
+        sentences=len(unique),
+        reused=len(unique) - len(missing),
+        encoded_here=len(share),
+        seconds=time.perf_counter() - started,
+        bytes=sum(p.stat().st_size for p in chunk_paths(folder)),
+    )
+    return cache
+
+
+def _index_chunks(folder: Path, key_text: str, layers: list[int]) -> dict[str, tuple[Chunk, int]]:
+    """text -> (chunk, row) for texts whose chunk holds every needed layer."""
+    index: dict[str, tuple[Chunk, int]] = {}
+    for path in chunk_paths(folder):
+        chunk = read_chunk(path, key_text)
+        if chunk is None or not set(layers) <= set(chunk.layers):
+            continue
+        for row, text in enumerate(chunk.texts):
+            index.setdefault(text, (chunk, row))
+    return index
+
+
+@torch.inference_mode()
+def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
+    model = backbone.model.to(device).eval()
+    needs_hidden = layers != [LAST]
+    pieces: dict[int, list[Tensor]] = {layer: [] for layer in layers}
+    lengths: list[int] = []
+    # Longest first, so batches hold similar lengths and little compute goes to padding.
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    for start in tqdm(range(0, len(texts), ENCODE_BATCH_SIZE), desc="caching features", disable=not show_progress_bar):
+        batch = [texts[i] for i in order[start : start + ENCODE_BATCH_SIZE]]
+        features = backbone.tokenizer(
+            batch, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
+        ).to(device)
+        outputs = model(**features, output_hidden_states=needs_hidden)
+        batch_lengths = features["attention_mask"].sum(dim=1).tolist()
+        for layer in layers:
+            states = outputs.last_hidden_state if layer == LAST else outputs.hidden_states[layer]
+            states = states.to(torch.float16).cpu()
+            pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths))
+        lengths.extend(batch_lengths)
+    restore = sorted(range(len(texts)), key=lambda i: order[i])
+    offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
+    offsets[1:] = torch.tensor([lengths[i] for i in restore]).cumsum(0)
+    return Chunk(
+        texts=texts,
+        layers={layer: torch.cat([pieces[layer][i] for i in restore]) for layer in layers},
+        offsets=offsets,
+    )
+
+
+def _assemble(index: dict[str, tuple[Chunk, int]], texts: list[str], layers: list[int], num_hidden_states: int) -> FeatureCache:
+    spans = []
+    for text in texts:
+        chunk, row = index[text]
+        spans.append((chunk, int(chunk.offsets[row]), int(chunk.offsets[row + 1])))
+    lengths = torch.tensor([end - start for _, start, end in spans])
+    offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
+    offsets[1:] = lengths.cumsum(0)
+    flat = {layer: torch.cat([chunk.layers[layer][start:end] for chunk, start, end in spans]) for layer in layers}
+    return FeatureCache(layers=layers, num_hidden_states=num_hidden_states, flat=flat, offsets=offsets)
