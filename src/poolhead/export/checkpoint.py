@@ -1,0 +1,103 @@
+"""Export a trained ``PoolingModule`` checkpoint, with a model card from its hyperparameters and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from poolhead.export.writer import export_sentence_transformer
+
+#: hyperparameters that describe the training setup in the model card (others are omitted).
+CARD_HPARAMS = ("freeze_backbone", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")
+
+
+def export_checkpoint(
+    checkpoint_path: str | Path,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    normalize: bool | None = None,
+) -> Path:
+    """Write a Lightning checkpoint of ``PoolingModule`` as a sentence-transformers folder.
+
+    Args:
+        checkpoint_path: the ``.ckpt`` file written by ``poolhead fit``.
+        out_dir: the folder to write (see :func:`export_sentence_transformer`).
+        overwrite: replace an existing model folder at ``out_dir``.
+        normalize: force (True/False) a final Normalize; None follows the module's ``normalize``.
+    """
+    from poolhead.module import PoolingModule  # Lightning is only needed here
+
+    checkpoint_path = Path(checkpoint_path)
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint_path} not found; give the .ckpt file written by poolhead fit")
+    module = PoolingModule.load_from_checkpoint(checkpoint_path, map_location="cpu", weights_only=True)
+    module.eval()
+    if normalize is None:
+        normalize = bool(getattr(module, "normalize", False))
+    metadata = checkpoint_metadata(dict(module.hparams), read_checkpoint(checkpoint_path))
+    return export_sentence_transformer(
+        module.backbone, module.pooler, out_dir, normalize=normalize, overwrite=overwrite, metadata=metadata
+    )
+
+
+def read_checkpoint(checkpoint_path: Path) -> dict[str, Any]:
+    # weights_only: reading the scores must not unpickle arbitrary objects.
+    try:
+        return torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except Exception:  # a checkpoint holding objects: the card just goes without scores
+        return {}
+
+
+def checkpoint_metadata(hparams: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Model-card facts: base model, loss, training data, validation scores and training settings.
+
+    Args:
+        hparams: the module's hyperparameters (``backbone``, ``loss``, ``loss_kwargs``, ...).
+        checkpoint: the raw checkpoint dict (for the data module's hyperparameters and the
+            best scores the ModelCheckpoint / EarlyStopping callbacks recorded); may be empty.
+    """
+    metadata: dict[str, Any] = {"base_model": hparams.get("backbone")}
+    loss = hparams.get("loss")
+    if loss:
+        loss_kwargs = hparams.get("loss_kwargs") or {}
+        metadata["loss"] = f"{loss} {loss_kwargs}" if loss_kwargs else loss
+    data = checkpoint.get("datamodule_hyper_parameters") or {}
+    if data:
+        metadata["training_data"] = describe_training_data(data)
+        metadata["batch_size"] = data.get("batch_size")
+    metrics = callback_scores(checkpoint.get("callbacks") or {})
+    if metrics:
+        metadata["metrics"] = metrics
+    for key in ("epoch", "global_step"):
+        if key in checkpoint:
+            metadata[key] = checkpoint[key]
+    metadata.update({key: hparams[key] for key in CARD_HPARAMS if hparams.get(key) is not None})
+    return {key: value for key, value in metadata.items() if value is not None}
+
+
+def describe_training_data(data: dict[str, Any]) -> str | dict[str, Any]:
+    """``stsb (split 'train', 1000 pairs)`` from the data module's hyperparameters."""
+    if "path" not in data:
+        return {key: value for key, value in data.items() if value is not None}
+    details = [f"split {data['train_split']!r}"] if data.get("train_split") else []
+    if data.get("limit_train_pairs"):
+        details.append(f"{data['limit_train_pairs']} pairs")
+    return f"{data['path']} ({', '.join(details)})" if details else str(data["path"])
+
+
+def callback_scores(callbacks: dict[str, Any]) -> dict[str, float]:
+    """``{"val/spearman (best)": 84.1}`` from ModelCheckpoint / EarlyStopping states."""
+    scores: dict[str, float] = {}
+    for state in callbacks.values():
+        if not isinstance(state, dict):
+            continue
+        monitor = state.get("monitor")
+        best = state.get("best_model_score", state.get("best_score"))
+        if monitor and best is not None:
+            value = float(best)
+            if value == value and abs(value) != float("inf"):  # EarlyStopping starts at +-inf
+                scores[f"{monitor} (best)"] = value
+    return scores

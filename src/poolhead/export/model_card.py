@@ -1,0 +1,119 @@
+"""The README model card of an export: what the model is, how it was trained, how to load it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sentence_transformers import SentenceTransformer
+
+#: metadata keys with a place of their own in the card; any other key goes under "Details".
+KNOWN_KEYS = ("base_model", "pooler", "training_data", "loss", "metrics", "title")
+
+
+def render_model_card(model: SentenceTransformer, metadata: dict[str, Any], *, needs_remote_code: bool) -> str:
+    """Markdown with a Hugging Face YAML header, built from the model and what ``metadata`` gives.
+
+    Args:
+        model: the SentenceTransformer being saved (modules, dimension, max length are read from it).
+        metadata: ``base_model``, ``pooler`` (config dict), ``training_data``, ``loss``,
+            ``metrics`` (name -> value), ``title``; other keys are listed as given.
+        needs_remote_code: the folder carries pooling code (loading needs ``trust_remote_code=True``).
+    """
+    title = metadata.get("title") or default_title(metadata.get("base_model"), metadata.get("pooler"))
+    sections = [
+        front_matter(metadata.get("base_model")),
+        f"# {title}\n\nA [sentence-transformers](https://www.sbert.net) model exported by poolhead.",
+        model_section(model, metadata),
+        training_section(metadata),
+        metrics_section(metadata.get("metrics")),
+        details_section({k: v for k, v in metadata.items() if k not in KNOWN_KEYS}),
+        usage_section(needs_remote_code),
+    ]
+    return "\n\n".join(s for s in sections if s) + "\n"
+
+
+def front_matter(base_model: str | None) -> str:
+    lines = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity", "tags:"]
+    lines += [f"- {tag}" for tag in ("sentence-transformers", "feature-extraction", "sentence-similarity", "poolhead")]
+    if base_model:
+        lines.append(f"base_model: {json.dumps(str(base_model))}")
+    return "\n".join([*lines, "---"])
+
+
+def default_title(base_model: str | None, pooler: dict[str, Any] | None) -> str:
+    """``all-MiniLM-L6-v2 with attention pooling``: a hub id or folder name, and the head."""
+    base = str(base_model).rstrip("/").split("/")[-1] if base_model else "Sentence embeddings"
+    return f"{base} with {describe_pooler(pooler)} pooling" if pooler else base
+
+
+def describe_pooler(config: dict[str, Any]) -> str:
+    """``attention`` / ``weighted_layer + attention``: the head in the user's words."""
+    name = config.get("name", "?")
+    inner = config.get("inner")
+    return f"{name} + {describe_pooler(inner)}" if isinstance(inner, dict) else name
+
+
+def model_section(model: SentenceTransformer, metadata: dict[str, Any]) -> str:
+    modules = " → ".join(type(module).__name__ for module in model)
+    rows = [
+        ("Base model", f"`{metadata['base_model']}`" if metadata.get("base_model") else None),
+        ("Pooling head", f"`{describe_pooler(metadata['pooler'])}`" if metadata.get("pooler") else None),
+        ("Embedding dimension", model.get_embedding_dimension()),
+        ("Max sequence length", model.max_seq_length),
+        ("Normalized embeddings", "yes" if type(model[-1]).__name__ == "Normalize" else "no"),
+        ("Modules", modules),
+    ]
+    text = "## Model\n\n" + table(("", ""), [(k, v) for k, v in rows if v is not None])
+    if metadata.get("pooler"):
+        text += f"\n\nPooler config (`poolhead.pooler_from_config`):\n\n```json\n{json.dumps(metadata['pooler'], indent=2)}\n```"
+    return text
+
+
+def training_section(metadata: dict[str, Any]) -> str:
+    rows = [(label, metadata[key]) for key, label in (("training_data", "Training data"), ("loss", "Loss"))
+            if metadata.get(key) is not None]  # fmt: skip
+    return "## Training\n\n" + table(("", ""), [(k, format_value(v)) for k, v in rows]) if rows else ""
+
+
+def metrics_section(metrics: dict[str, Any] | None) -> str:
+    if not metrics:
+        return ""
+    return "## Validation metrics\n\n" + table(("metric", "value"), [(k, format_value(v)) for k, v in metrics.items()])
+
+
+def details_section(details: dict[str, Any]) -> str:
+    if not details:
+        return ""
+    return "## Details\n\n" + table(("", ""), [(k, format_value(v)) for k, v in details.items()])
+
+
+def usage_section(needs_remote_code: bool) -> str:
+    if needs_remote_code:
+        load = 'model = SentenceTransformer("PATH", trust_remote_code=True)'
+        note = (
+            "The pooling head is not one of sentence-transformers' own modules: its code ships in "
+            "`poolhead_pooling/` (plain PyTorch) and runs with `trust_remote_code=True`; poolhead "
+            "need not be installed. With poolhead installed, `poolhead.load(\"PATH\")` builds the "
+            "same model from poolhead's installed code and runs nothing from the folder."
+        )
+    else:
+        load = 'model = SentenceTransformer("PATH")'
+        note = "Only sentence-transformers' own modules: no custom code, no `trust_remote_code`."
+    code = f'```python\nfrom sentence_transformers import SentenceTransformer\n\n{load}\nembeddings = model.encode(["A sentence.", "Another one."])\n```'
+    return f"## Usage\n\n{code}\n\n{note}"
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return f"`{json.dumps(value)}`"
+    return str(value)
+
+
+def table(header: tuple[str, str], rows: list[tuple[Any, Any]]) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    # A "|" inside a cell would end it early.
+    lines += ["| {} | {} |".format(key, str(value).replace("|", "\\|")) for key, value in rows]
+    return "\n".join(lines)

@@ -1,0 +1,137 @@
+"""PoolheadPooling: any poolhead pooler as a sentence-transformers module.
+
+This file travels inside every export that needs custom code, beside copies of
+``poolhead/pooling/*.py``: there it imports them relatively, so
+``SentenceTransformer(folder, trust_remote_code=True)`` works where poolhead is not
+installed. Inside the installed package it imports poolhead's own pooling. It may import
+only torch, safetensors, sentence-transformers and the pooling files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+from sentence_transformers.base.modules.module import Module
+from torch import Tensor
+
+try:
+    # Inside an exported folder. transformers copies into its module cache only the files
+    # named on "from .x import" lines (recursively); registry.py reaches fixed.py through
+    # "from . import fixed", which it does not see, so fixed.py is named here.
+    from .base import Pooler
+    from .fixed import MeanPooling  # noqa: F401
+    from .registry import pooler_from_config
+except ImportError:
+    if __package__ != "poolhead.export":
+        raise  # a copied pooling file is missing or broken: say so, do not mask it
+    from poolhead.pooling.base import Pooler
+    from poolhead.pooling.registry import pooler_from_config
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+class PoolheadPooling(Module):
+    """Token embeddings (and, for layer-reading heads, all hidden states) -> sentence embedding.
+
+    Args:
+        pooler: a poolhead ``Pooler``, or its ``get_config()`` dict (then built with fresh
+            weights; ``load`` fills in the saved ones).
+        embedding_dimension: size of the sentence embedding; default ``pooler.output_dim``.
+
+    Saved as ``config.json`` (``pooler_config``, ``embedding_dimension``) plus the
+    pooler's weights in ``model.safetensors``, and rebuilt from those two files only.
+    """
+
+    config_keys: list[str] = ["pooler_config", "embedding_dimension"]
+
+    def __init__(self, pooler: Pooler | dict[str, Any], embedding_dimension: int | None = None) -> None:
+        super().__init__()
+        self.pooler = pooler_from_config(pooler) if isinstance(pooler, dict) else pooler
+        self.embedding_dimension = embedding_dimension or self.pooler.output_dim
+
+    @property
+    def pooler_config(self) -> dict[str, Any]:
+        return self.pooler.get_config()
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        token_embeddings, attention_mask, hidden_states = padded_features(features)
+        if self.pooler.needs_hidden_states and hidden_states is None:
+            raise ValueError(
+                f"pooler '{self.pooler.name}' reads layers {list(self.pooler.layers)} but the Transformer "
+                f"module gave no all_layer_embeddings: set \"output_hidden_states\": true in the "
+                f"backbone's config.json (poolhead's export does this)"
+            )
+        if not self.pooler.needs_hidden_states:
+            hidden_states = None
+        features["sentence_embedding"] = self.pooler(token_embeddings, attention_mask, hidden_states=hidden_states)
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.embedding_dimension
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        # Always safetensors, whatever safe_serialization says: loading never unpickles.
+        self.save_config(output_path)
+        save_model(self.pooler, os.path.join(output_path, WEIGHTS_FILE))
+
+    @classmethod
+    def load(
+        cls,
+        model_name_or_path: str,
+        subfolder: str = "",
+        token: bool | str | None = None,
+        cache_folder: str | None = None,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        **kwargs: Any,
+    ) -> PoolheadPooling:
+        hub = {"subfolder": subfolder, "token": token, "cache_folder": cache_folder, "revision": revision,
+               "local_files_only": local_files_only}  # fmt: skip
+        where = f"{model_name_or_path}/{subfolder}".rstrip("/")
+        config_path = cls.load_file_path(model_name_or_path, CONFIG_FILE, **hub)
+        if config_path is None:
+            raise FileNotFoundError(
+                f"{where}/{CONFIG_FILE} is missing: it holds the pooling config (pooler_config); "
+                f"the export is incomplete, export the model again"
+            )
+        with open(config_path, encoding="utf-8") as file:
+            config = json.load(file)
+        if "pooler_config" not in config:
+            raise ValueError(f"{where}/{CONFIG_FILE} has no 'pooler_config'; export the model again")
+        weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_FILE, **hub)
+        if weights_path is None:
+            raise FileNotFoundError(
+                f"{where}/{WEIGHTS_FILE} is missing: it holds the pooling weights (only safetensors is "
+                f"read); the export is incomplete, export the model again"
+            )
+        module = cls(config["pooler_config"], config.get("embedding_dimension"))
+        load_model(module.pooler, weights_path, strict=True)
+        return module
+
+
+def padded_features(features: dict[str, Any]) -> tuple[Tensor, Tensor | None, list[Tensor] | None]:
+    """Token embeddings (B, T, H), attention mask and hidden states as the pooler expects them.
+
+    With flash attention, sentence-transformers may pack a batch into one row of
+    ``sum(lengths)`` tokens with boundaries ``cu_seq_lens_q``; pooling that row would mix
+    the texts, so it is unpacked into a padded batch first.
+    """
+    tokens = features["token_embeddings"]
+    layers = features.get("all_layer_embeddings")
+    if "cu_seq_lens_q" not in features:
+        return tokens, features.get("attention_mask"), layers
+    bounds = features["cu_seq_lens_q"].to(tokens.device)
+    lengths = bounds[1:] - bounds[:-1]
+    mask = torch.arange(int(lengths.max()), device=tokens.device) < lengths.unsqueeze(1)
+
+    def unpack(packed: Tensor) -> Tensor:
+        padded = packed.new_zeros(*mask.shape, packed.shape[-1])
+        padded[mask] = packed.reshape(-1, packed.shape[-1])[: int(bounds[-1])]
+        return padded
+
+    return unpack(tokens), mask, None if layers is None else [unpack(layer) for layer in layers]
