@@ -1,0 +1,66 @@
+"""``poolhead compare --model PATH --data PATH --output DIR``: learned heads beside every fixed strategy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="an exported sentence-transformers folder, a .ckpt, or a Hugging Face backbone (fixed strategies "
+        "only); repeat for several. Every fixed strategy of each backbone is evaluated too",
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="PATH",
+        help="a folder (its test split; validation chooses label thresholds), a file, or a hub id; repeatable",
+    )
+    parser.add_argument("--output", required=True, metavar="DIR", help="folder for comparison.{md,csv,png}")
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        metavar="NAME",
+        help="fixed strategies to evaluate (repeatable); default all of them",
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default 32)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="coverage of the intervals (default 0.95)")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N pairs of each split (a quick look)")
+    parser.add_argument("--score-scale", type=float, help="divide gold scores by this, e.g. 5.0 for 0-5 scores")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ...; default CUDA when available")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from poolhead.evaluation.compare import compare
+    from poolhead.evaluation.report import to_markdown, write_report
+
+    try:
+        comparison = compare(
+            args.model,
+            args.data,
+            strategies=args.strategy,
+            batch_size=args.batch_size,
+            resamples=args.resamples,
+            seed=args.seed,
+            confidence=args.confidence,
+            limit=args.limit,
+            score_scale=args.score_scale,
+            device=args.device,
+            show_progress_bar=not args.no_progress,
+        )
+    except (OSError, ValueError, ImportError) as error:
+        print(f"poolhead compare: error: {error}", file=sys.stderr)
+        return 2
+    print(to_markdown(comparison))
+    paths = write_report(comparison, args.output)
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0

@@ -1,0 +1,231 @@
+"""Learned heads against fixed pooling: every model beside every fixed strategy of its backbone.
+
+``compare(models, datasets)`` encodes each distinct sentence once per (backbone, strategy):
+one backbone pass per batch serves all fixed strategies, and each model encodes the
+sentences once, exactly as its users would. Each evaluation set is then scored for every
+row on the same seeded bootstrap resamples, and each model is tested against the best fixed
+strategy of its backbone on that set (see :mod:`poolhead.evaluation.stats`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from poolhead.backbone import Backbone, fingerprint
+from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
+from poolhead.evaluation.models import EmbeddingModel, FixedStrategies, display_name, load_model_for_eval
+from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
+from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
+
+#: The metric that ranks rows and is tested, and every metric reported, per kind of data.
+PRIMARY_METRIC = {"score": "spearman", "label": "accuracy"}
+METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1")}
+
+
+@dataclass
+class ComparisonRow:
+    """One pooling (a fixed strategy or a model) on one evaluation set; figures ×100.
+
+    ``versus`` and ``difference`` are set on model rows: the best fixed strategy of the same
+    backbone on the same set, and the paired bootstrap difference against it.
+    """
+
+    dataset: str
+    task: str
+    backbone: str
+    name: str
+    strategy: str
+    kind: str
+    pairs: int
+    metrics: dict[str, Estimate]
+    thresholds: Thresholds | None = None
+    best_fixed: bool = False
+    versus: str | None = None
+    difference: Difference | None = None
+
+    @property
+    def primary(self) -> Estimate:
+        return self.metrics[PRIMARY_METRIC[self.task]]
+
+
+@dataclass
+class Comparison:
+    """All rows of a comparison, with the bootstrap settings that produced them."""
+
+    rows: list[ComparisonRow]
+    resamples: int
+    seed: int
+    confidence: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(row.dataset for row in self.rows))
+
+    def rows_of(self, dataset: str) -> list[ComparisonRow]:
+        return [row for row in self.rows if row.dataset == dataset]
+
+
+@dataclass
+class BackboneGroup:
+    """Models whose backbones hold identical weights: their fixed strategies are computed once."""
+
+    name: str
+    backbone: Backbone
+    models: list[EmbeddingModel]
+
+
+def compare(
+    models: Sequence[str | Path | EmbeddingModel],
+    datasets: Sequence[str | Path | EvaluationSet],
+    strategies: Sequence[str] | None = None,
+    batch_size: int = 32,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    limit: int | None = None,
+    score_scale: float | None = None,
+    device: str | torch.device | None = None,
+    show_progress_bar: bool = True,
+) -> Comparison:
+    """Score every model and every fixed strategy of its backbone on every evaluation set.
+
+    Args:
+        models: paths / hub ids (see :func:`load_model_for_eval`) or ready :class:`EmbeddingModel`s.
+            A plain backbone contributes its fixed strategies only.
+        datasets: folders, files or hub ids (see :func:`load_evaluation_set`) or loaded sets.
+        strategies: fixed strategies to evaluate; default all of them.
+        batch_size: texts per forward pass.
+        resamples: bootstrap resamples for intervals and tests.
+        seed: seed of the resamples; the same seed gives identical figures.
+        confidence: coverage of the intervals.
+        limit: keep the first ``limit`` pairs of each split read from a path (a quick look).
+        score_scale: divide gold scores read from a path by this, as in training (e.g. 5.0).
+        device: where the models run; default CUDA when available.
+        show_progress_bar: progress bars while encoding.
+    """
+    if not models:
+        raise ValueError("compare needs at least one model: pass --model PATH")
+    if not datasets:
+        raise ValueError("compare needs at least one evaluation set: pass --data PATH")
+    sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale) for d in datasets]
+    _make_unique(sets)
+    loaded = [m if isinstance(m, EmbeddingModel) else load_model_for_eval(m, device=device) for m in models]
+    _make_unique(loaded)
+    sentences = list(dict.fromkeys(s for eval_set in sets for s in eval_set.sentences()))
+    index = {sentence: i for i, sentence in enumerate(sentences)}
+    shared = {s.name: PairResamples(len(s.test), resamples, seed, confidence) for s in sets}
+    rows: list[ComparisonRow] = []
+    for group in group_by_backbone(loaded):
+        embedded = _encode_group(group, sentences, strategies, batch_size, device, show_progress_bar)
+        for eval_set in sets:
+            rows += _score_set(eval_set, group.name, embedded, index, shared[eval_set.name])
+    return Comparison(rows, resamples, seed, confidence, _notes(sets))
+
+
+def _notes(sets: Sequence[EvaluationSet]) -> list[str]:
+    return [
+        f"{s.name}: no validation split, so the cosine thresholds were chosen on the test pairs themselves "
+        f"(optimistic accuracy and F1)"
+        for s in sets
+        if s.kind == "label" and s.validation is None
+    ]
+
+
+def group_by_backbone(models: Sequence[EmbeddingModel]) -> list[BackboneGroup]:
+    """Group models by the exact weights (and token limit) of their backbones, not by their paths."""
+    groups: dict[str, BackboneGroup] = {}
+    for model in models:
+        key = f"{fingerprint(model.backbone.model)}-{model.backbone.max_length}"
+        if key not in groups:
+            groups[key] = BackboneGroup(display_name(model.backbone.name_or_path), model.backbone, [])
+        groups[key].models.append(model)
+    names = [group.name for group in groups.values()]
+    for key, group in groups.items():
+        if names.count(group.name) > 1:
+            group.name = f"{group.name}@{key[:8]}"
+    return list(groups.values())
+
+
+def _make_unique(items: Sequence[EmbeddingModel | EvaluationSet]) -> None:
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item.name] = seen.get(item.name, 0) + 1
+        if seen[item.name] > 1:
+            item.name = f"{item.name} ({seen[item.name]})"
+
+
+#: (row name, strategy, kind, embeddings of every sentence)
+Embedded = tuple[str, str, str, Tensor]
+
+
+def _encode_group(
+    group: BackboneGroup,
+    sentences: list[str],
+    strategies: Sequence[str] | None,
+    batch_size: int,
+    device: str | torch.device | None,
+    show_progress_bar: bool,
+) -> list[Embedded]:
+    fixed = FixedStrategies(group.backbone, strategies, device=device).encode(sentences, batch_size, show_progress_bar)
+    embedded = [(name, name, "fixed", embeddings) for name, embeddings in fixed.items()]
+    for model in group.models:
+        if model.encode is not None:
+            embeddings = model.encode(sentences, batch_size, show_progress_bar)
+            embedded.append((model.name, model.strategy or "?", "model", embeddings))
+    return embedded
+
+
+def pair_similarities(embeddings: Tensor, index: dict[str, int], pairs: Pairs) -> np.ndarray:
+    """(N,) cosine similarity of each pair, in float64."""
+    first = embeddings[[index[s] for s in pairs.sentence1]].double()
+    second = embeddings[[index[s] for s in pairs.sentence2]].double()
+    return F.cosine_similarity(first, second, dim=-1).numpy()
+
+
+def _score_set(
+    eval_set: EvaluationSet,
+    backbone: str,
+    embedded: list[Embedded],
+    index: dict[str, int],
+    resamples: PairResamples,
+) -> list[ComparisonRow]:
+    rows = [_score_row(eval_set, backbone, item, index, resamples) for item in embedded]
+    fixed = [row for row in rows if row.kind == "fixed"]
+    # The best fixed strategy is picked on the test pairs: hindsight favours the baseline, so
+    # a model that beats it is tested conservatively.
+    best = max(fixed, key=lambda row: -math.inf if math.isnan(row.primary.value) else row.primary.value)
+    best.best_fixed = True
+    for row in rows:
+        if row.kind == "model":
+            row.versus = best.name
+            row.difference = paired_difference(row.primary, best.primary, resamples.confidence)
+    return rows
+
+
+def _score_row(
+    eval_set: EvaluationSet, backbone: str, item: Embedded, index: dict[str, int], resamples: PairResamples
+) -> ComparisonRow:
+    name, strategy, kind, embeddings = item
+    similarities = pair_similarities(embeddings, index, eval_set.test)
+    thresholds = None
+    if eval_set.kind == "score":
+        metrics = score_metrics(similarities, eval_set.test.targets, resamples)
+    else:
+        if eval_set.validation is not None:
+            validation = pair_similarities(embeddings, index, eval_set.validation)
+            thresholds = choose_thresholds(validation, eval_set.validation.targets, "validation")
+        else:
+            thresholds = choose_thresholds(similarities, eval_set.test.targets, "test")
+        metrics = label_metrics(similarities, eval_set.test.targets, thresholds, resamples)
+    return ComparisonRow(
+        eval_set.name, eval_set.kind, backbone, name, strategy, kind, len(eval_set.test), metrics, thresholds
+    )

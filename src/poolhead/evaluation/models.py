@@ -1,0 +1,289 @@
+"""What ``compare`` and ``inspect`` evaluate: models given by path, and every fixed strategy of a backbone.
+
+A model is a path (or hub id): an exported sentence-transformers folder, a Lightning
+checkpoint of ``PoolingModule``, or a plain Hugging Face encoder (fixed strategies only).
+Whatever it is, it becomes an :class:`EmbeddingModel`: a name, the backbone under its head
+(where the fixed strategies run), and an ``encode`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from poolhead.backbone import MAX_POSITIONS_FALLBACK, Backbone, load_backbone, resolve_model_path
+from poolhead.encoder import Encoder, check_texts
+from poolhead.pooling.base import Pooler
+from poolhead.pooling.layers import WeightedLayerPooling
+from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
+
+#: ``encode(texts, batch_size, show_progress_bar) -> (N, D)`` float32 CPU tensor.
+EncodeFn = Callable[[Sequence[str], int, bool], Tensor]
+#: Folder names that say nothing about the model; the parent folder names it instead.
+GENERIC_FOLDER_NAMES = {"model", "models", "export", "exported", "final", "output", "checkpoints"}
+
+
+@dataclass
+class EmbeddingModel:
+    """A model evaluated beside every fixed strategy of its backbone.
+
+    Args:
+        name: the row label in tables and charts.
+        source: the path or hub id it came from.
+        backbone: the Hugging Face encoder under the head; the fixed strategies run on it.
+        encode: texts -> embeddings, exactly as users of the model get them; ``None`` for a
+            bare backbone (only its fixed strategies are evaluated).
+        strategy: its pooling in words (``attention``, ``mean``, ...).
+        pooler: the poolhead head, when the model has one (``inspect`` reads its weights).
+    """
+
+    name: str
+    source: str
+    backbone: Backbone
+    encode: EncodeFn | None = None
+    strategy: str | None = None
+    pooler: Pooler | None = None
+
+    @classmethod
+    def from_encoder(cls, encoder: Encoder, name: str | None = None) -> EmbeddingModel:
+        """A head held in Python (e.g. just trained in a notebook), evaluated without exporting it."""
+
+        def encode(texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> Tensor:
+            return encoder.encode(list(texts), batch_size=batch_size, show_progress_bar=show_progress_bar)
+
+        pooler = encoder.pooler
+        source = encoder.backbone.name_or_path
+        return cls(name or pooler.name, source, encoder.backbone, encode, pooler.name, pooler)
+
+
+def load_model_for_eval(source: str | Path, device: str | torch.device | None = None) -> EmbeddingModel:
+    """Load a model for ``compare`` / ``inspect`` from what the user typed.
+
+    Args:
+        source: a sentence-transformers folder (or hub id), a ``.ckpt`` of ``PoolingModule``,
+            a Hugging Face model folder or hub id, or ``package:MODULE`` for a packaged model.
+        device: where it runs; default CUDA when available.
+    """
+    resolved = resolve_model_path(str(source))
+    path = Path(resolved)
+    if not path.exists() and (resolved.startswith(("/", ".", "~")) or resolved.count("/") > 1):
+        raise FileNotFoundError(f"model {str(source)!r} does not exist; pass a model folder, a .ckpt or a hub id")
+    if path.suffix == ".ckpt":
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {str(source)!r} does not exist")
+        return _from_checkpoint(path, device)
+    if path.is_file():
+        raise ValueError(f"{str(source)!r} is a file but not a checkpoint; pass a .ckpt, a model folder or a hub id")
+    if _is_sentence_transformers(resolved):
+        return _from_sentence_transformers(str(source), resolved, device)
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise ValueError(
+            f"{str(source)!r} is neither a sentence-transformers folder (modules.json) nor a Hugging Face "
+            f"model folder (config.json); pass an exported model, a checkpoint or a backbone"
+        )
+    return EmbeddingModel(name=display_name(str(source)), source=str(source), backbone=load_backbone(resolved))
+
+
+def display_name(source: str) -> str:
+    """A short row label: the folder or file name (with its parent when the name is generic)."""
+    if source.startswith("package:"):
+        return source.split(":", 1)[1]
+    path = Path(source)
+    if not path.exists():
+        return source
+    parts = path.resolve().parts
+    name = path.stem if path.is_file() else path.name
+    if name.lower() in GENERIC_FOLDER_NAMES and len(parts) > 1:
+        return f"{parts[-2]}/{name}"
+    return name
+
+
+def _is_sentence_transformers(source: str) -> bool:
+    if Path(source).is_dir():
+        return (Path(source) / "modules.json").is_file()
+    if Path(source).exists() or source.count("/") != 1:
+        return False
+    try:
+        from huggingface_hub import hf_hub_download
+
+        hf_hub_download(source, "modules.json")
+    except Exception:  # not on the hub, not cached offline, no such file: treat as a plain encoder
+        return False
+    return True
+
+
+def _load_sentence_transformer(source: str, device: Any) -> Any:
+    device = None if device is None else str(device)
+    if Path(source).is_dir():
+        try:
+            # poolhead's loader builds poolhead heads from installed code: no trust_remote_code.
+            from poolhead.export import load_sentence_transformer
+        except ImportError:
+            pass
+        else:
+            return load_sentence_transformer(source, device=device)
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(source, device=device)
+
+
+def _from_sentence_transformers(source: str, resolved: str, device: Any) -> EmbeddingModel:
+    model = _load_sentence_transformer(resolved, device)
+    model.eval()
+    transformer = next((module for module in model if hasattr(module, "auto_model")), None)
+    if transformer is None:
+        raise ValueError(
+            f"{source!r} has no Transformer module ({[type(m).__name__ for m in model]}); "
+            f"compare needs a Hugging Face backbone to run the fixed strategies on"
+        )
+    backbone = Backbone(
+        model=transformer.auto_model,
+        tokenizer=transformer.tokenizer,
+        max_length=_max_length(transformer.max_seq_length, transformer.tokenizer, transformer.auto_model),
+        name_or_path=source,
+    )
+    pooler = next((m for m in model.modules() if isinstance(m, Pooler)), None) or _layer_mix_as_pooler(model)
+
+    def encode(texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> Tensor:
+        embeddings = model.encode(
+            list(texts), batch_size=batch_size, convert_to_tensor=True, show_progress_bar=show_progress_bar
+        )
+        return embeddings.float().cpu()
+
+    strategy = pooler.name if pooler is not None else _sentence_transformers_pooling(model)
+    return EmbeddingModel(display_name(source), source, backbone, encode, strategy, pooler)
+
+
+def _layer_mix_as_pooler(model: Any) -> Pooler | None:
+    """poolhead's WeightedLayerPooling equal to an export's sentence-transformers layer mix + Pooling.
+
+    poolhead exports a learned layer mix over a fixed strategy with sentence-transformers' own
+    modules (no custom code); rebuilding the poolhead head lets ``inspect`` show its weights.
+    """
+    try:
+        from poolhead.export.st_pooling import ST_POOLING_MODES
+    except ImportError:
+        return None
+    modules = list(model)
+    mix = next((i for i, m in enumerate(modules) if type(m).__name__ == "WeightedLayerPooling"), None)
+    if mix is None or mix + 1 >= len(modules):
+        return None
+    mode = getattr(modules[mix + 1], "get_config_dict", lambda: {})().get("pooling_mode")
+    by_mode = {st_mode: name for name, st_mode in ST_POOLING_MODES.items() if isinstance(st_mode, str)}
+    strategy = by_mode.get(mode) if isinstance(mode, str) else None
+    if strategy is None:
+        return None
+    layer_mix = modules[mix]
+    weights = layer_mix.layer_weights.detach().float().cpu()
+    layers = [layer_mix.layer_start + i for i in torch.nonzero(weights).flatten().tolist()]
+    head = WeightedLayerPooling(build_pooler(strategy, hidden_size=layer_mix.embedding_dimension), layers=layers)
+    with torch.no_grad():
+        # softmax(log w) = w / sum(w): the mix sentence-transformers computes.
+        head.layer_logits.copy_(torch.log(weights[weights != 0] / weights.sum()))
+    return head.eval()
+
+
+def _max_length(max_seq_length: int | None, tokenizer: Any, model: Any) -> int:
+    limits = [max_seq_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+    return min([x for x in limits if x] + [MAX_POSITIONS_FALLBACK]) if max_seq_length is None else max_seq_length
+
+
+def _sentence_transformers_pooling(model: Any) -> str:
+    for module in model:
+        mode = getattr(module, "get_config_dict", lambda: {})().get("pooling_mode")
+        if mode:
+            return mode if isinstance(mode, str) else "+".join(mode)
+    return type(model[-1]).__name__
+
+
+def _from_checkpoint(path: Path, device: Any) -> EmbeddingModel:
+    try:
+        from poolhead.module import PoolingModule
+    except ImportError as error:
+        raise ImportError(f"loading {path} needs poolhead.module.PoolingModule, which fails: {error}") from error
+    module = PoolingModule.load_from_checkpoint(str(path), map_location="cpu").eval()
+    encoder = Encoder(module.backbone, pooler=module.pooler, normalize=module.normalize, device=device)
+    model = EmbeddingModel.from_encoder(encoder, display_name(str(path)))
+    model.source = str(path)
+    return model
+
+
+def fixed_strategy_names(strategies: Sequence[str] | None = None) -> list[str]:
+    """Canonical names of the fixed strategies to evaluate (all of them by default)."""
+    if not strategies:
+        return list(FIXED_POOLERS)
+    names = []
+    for strategy in strategies:
+        name = canonical_name(strategy)
+        if name not in FIXED_POOLERS:
+            raise ValueError(
+                f"{strategy!r} is a learned head, not a fixed strategy; train it and pass the model with "
+                f"--model, or choose fixed strategies among {', '.join(FIXED_POOLERS)}"
+            )
+        names.append(name)
+    return list(dict.fromkeys(names))
+
+
+class FixedStrategies:
+    """Every fixed strategy of one backbone, pooled from a single forward pass per batch.
+
+    Args:
+        backbone: the encoder (a :class:`poolhead.backbone.Backbone`).
+        strategies: fixed strategy names; default all of them.
+        device: where the backbone runs; default CUDA when available.
+    """
+
+    def __init__(
+        self, backbone: Backbone, strategies: Sequence[str] | None = None, device: str | torch.device | None = None
+    ) -> None:
+        # The Encoder brings the tokenizer settings, device placement and eval mode.
+        self.encoder = Encoder(backbone, pooler="mean", device=device)
+        hidden_size = backbone.hidden_size
+        self.poolers = {name: build_pooler(name, hidden_size=hidden_size) for name in fixed_strategy_names(strategies)}
+        for pooler in self.poolers.values():
+            pooler.layer_indices(backbone.num_hidden_states)
+
+    @torch.inference_mode()
+    def backbone_pass(self, texts: Sequence[str]) -> tuple[dict[str, Tensor], Any]:
+        """Tokenizer features and the backbone's outputs, with every layer's hidden states."""
+        features = self.encoder.tokenize(texts)
+        # All layers in the one pass: layer strategies (first_last_avg) read them, the rest ignore them.
+        return features, self.encoder.model(**features, output_hidden_states=True)
+
+    @torch.inference_mode()
+    def pool(self, texts: Sequence[str]) -> dict[str, Tensor]:
+        """(B, D) embeddings of one batch for every strategy."""
+        features, outputs = self.backbone_pass(texts)
+        tokens, mask = outputs.last_hidden_state, features["attention_mask"]
+        return {name: p(tokens, mask, hidden_states=outputs.hidden_states).float() for name, p in self.poolers.items()}
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False
+    ) -> dict[str, Tensor]:
+        """Strategy name -> (N, D) float32 CPU embeddings, in the order of ``texts``."""
+        texts = list(texts)
+        check_texts(texts)
+        if not texts:
+            raise ValueError("no texts to encode; the evaluation data has no pairs")
+        # Longest first: batches of similar length waste little compute on padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        chunks: dict[str, list[Tensor]] = {name: [] for name in self.poolers}
+        backbone = display_name(self.encoder.backbone.name_or_path)
+        description = f"encode {backbone} ({len(self.poolers)} fixed strategies)"
+        for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):
+            pooled = self.pool([texts[i] for i in order[start : start + batch_size]])
+            for name, embeddings in pooled.items():
+                chunks[name].append(embeddings.cpu())
+        positions = torch.tensor(order, dtype=torch.long)
+        result = {}
+        for name, parts in chunks.items():
+            stacked = torch.cat(parts)
+            result[name] = torch.empty_like(stacked)
+            result[name][positions] = stacked
+        return result

@@ -1,0 +1,178 @@
+"""A comparison as a researcher reads it: a table (terminal and Markdown), a CSV and a bar chart."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+from poolhead.evaluation.compare import METRICS, PRIMARY_METRIC, Comparison, ComparisonRow
+
+METRIC_TITLES = {"spearman": "Spearman", "pearson": "Pearson", "accuracy": "Accuracy", "f1": "F1"}
+#: Colours of the chart: fixed strategies grey, the best one darker, models in colour.
+COLOURS = {"fixed": "#b0b0b0", "best_fixed": "#555555", "model": "#1f77b4"}
+
+
+def _number(value: float, signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _with_interval(value: float, low: float, high: float, signed: bool = False) -> str:
+    return f"{_number(value, signed)} [{_number(low, signed)}, {_number(high, signed)}]"
+
+
+def _p_value(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def _pooling_cell(row: ComparisonRow) -> str:
+    if row.kind == "model":
+        return f"{row.name} ({row.strategy})"
+    return f"{row.name} (best fixed)" if row.best_fixed else row.name
+
+
+def table_rows(comparison: Comparison, dataset: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of one evaluation set's table."""
+    rows = comparison.rows_of(dataset)
+    task = rows[0].task
+    level = f"{comparison.confidence:.0%} CI"
+    headers = ["backbone", "pooling", *(f"{METRIC_TITLES[m]} [{level}]" for m in METRICS[task])]
+    if task == "label":
+        headers += ["threshold acc / F1"]
+    headers += [f"Δ {METRIC_TITLES[PRIMARY_METRIC[task]]} vs best fixed [{level}]", "p (one-sided)"]
+    cells = []
+    for row in rows:
+        line = [row.backbone, _pooling_cell(row)]
+        line += [_with_interval(e.value, e.low, e.high) for e in (row.metrics[m] for m in METRICS[task])]
+        if task == "label":
+            line.append(f"{row.thresholds.accuracy:.3f} / {row.thresholds.f1:.3f}")
+        if row.difference is not None:
+            d = row.difference
+            line += [f"{_with_interval(d.delta, d.low, d.high, signed=True)} vs {row.versus}", _p_value(d.p_value)]
+        else:
+            line += ["", ""]
+        cells.append(line)
+    return headers, cells
+
+
+def markdown_table(headers: list[str], cells: list[list[str]]) -> str:
+    """A pipe table with aligned columns: valid Markdown that also reads well in a terminal."""
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in cells]
+    return "\n".join(lines)
+
+
+def to_markdown(comparison: Comparison) -> str:
+    """Every evaluation set as a heading and a table, then how the figures were computed."""
+    parts = []
+    for dataset in comparison.datasets:
+        rows = comparison.rows_of(dataset)
+        task, pairs = rows[0].task, rows[0].pairs
+        what = "cosine similarity vs gold scores" if task == "score" else "cosine threshold from validation"
+        heading = f"## {dataset} ({pairs} test pairs, {what}, ×100)"
+        parts.append(heading + "\n\n" + markdown_table(*table_rows(comparison, dataset)))
+    parts.append(
+        f"Intervals: percentile bootstrap over pairs, {comparison.resamples} resamples, seed {comparison.seed}. "
+        f"Δ and p: paired bootstrap on the same resamples against the best fixed strategy of the same backbone; "
+        f"p = share of resamples where the model is not better."
+    )
+    parts += [f"Note: {note}" for note in comparison.notes]
+    return "\n\n".join(parts) + "\n"
+
+
+def csv_columns(comparison: Comparison) -> list[str]:
+    tasks = list(dict.fromkeys(row.task for row in comparison.rows))
+    columns = ["dataset", "task", "backbone", "name", "strategy", "kind", "pairs", "best_fixed"]
+    for task in tasks:
+        columns += [f"{m}{suffix}" for m in METRICS[task] for suffix in ("", "_low", "_high")]
+    if "label" in tasks:
+        columns += ["accuracy_threshold", "f1_threshold", "threshold_chosen_on"]
+    columns += ["versus", "delta", "delta_low", "delta_high", "p_value", "p_two_sided", "resamples", "seed"]
+    return columns
+
+
+def csv_record(row: ComparisonRow, comparison: Comparison) -> dict[str, object]:
+    record: dict[str, object] = {
+        "dataset": row.dataset, "task": row.task, "backbone": row.backbone, "name": row.name,
+        "strategy": row.strategy, "kind": row.kind, "pairs": row.pairs, "best_fixed": row.best_fixed,
+        "resamples": comparison.resamples, "seed": comparison.seed,
+    }  # fmt: skip
+    for metric, estimate in row.metrics.items():
+        record.update({metric: estimate.value, f"{metric}_low": estimate.low, f"{metric}_high": estimate.high})
+    if row.thresholds is not None:
+        record.update(
+            accuracy_threshold=row.thresholds.accuracy,
+            f1_threshold=row.thresholds.f1,
+            threshold_chosen_on=row.thresholds.chosen_on,
+        )
+    if row.difference is not None:
+        d = row.difference
+        record.update(versus=row.versus, delta=d.delta, delta_low=d.low, delta_high=d.high)
+        record.update(p_value=d.p_value, p_two_sided=d.p_two_sided)
+    return record
+
+
+def write_csv(comparison: Comparison, path: str | Path) -> Path:
+    """One row per (evaluation set, backbone, pooling); full precision, blanks where not applicable."""
+    path = Path(path)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=csv_columns(comparison))
+        writer.writeheader()
+        writer.writerows(csv_record(row, comparison) for row in comparison.rows)
+    return path
+
+
+def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
+    """Horizontal bars of the primary metric per evaluation set, with CI whiskers, as a PNG."""
+    # The object API with the Agg canvas draws off-screen without touching pyplot's global backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    datasets = comparison.datasets
+    heights = [0.35 * len(comparison.rows_of(d)) + 1.0 for d in datasets]
+    figure = Figure(figsize=(8, sum(heights) + 0.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(datasets), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
+    several_backbones = len({row.backbone for row in comparison.rows}) > 1
+    for ax, dataset in zip(axes, datasets):
+        _plot_dataset(ax, comparison.rows_of(dataset), dataset, several_backbones, comparison.confidence)
+    figure.savefig(path, dpi=120)
+    return Path(path)
+
+
+def _plot_dataset(ax, rows: list[ComparisonRow], dataset: str, several_backbones: bool, confidence: float) -> None:
+    rows = rows[::-1]  # barh draws bottom-up; keep the table's order top-down
+    values = [row.primary.value for row in rows]
+    whiskers = [[r.primary.value - r.primary.low for r in rows], [r.primary.high - r.primary.value for r in rows]]
+    colours = [COLOURS["model" if r.kind == "model" else "best_fixed" if r.best_fixed else "fixed"] for r in rows]
+    labels = [(f"{r.backbone} · " if several_backbones else "") + _pooling_cell(r) for r in rows]
+    positions = range(len(rows))
+    ax.barh(positions, values, xerr=whiskers, color=colours, capsize=3, error_kw={"elinewidth": 1})
+    ax.set_yticks(list(positions), labels, fontsize=8)
+    for position, row in zip(positions, rows):
+        ax.text(row.primary.high, position, f" {row.primary.value:.2f}", va="center", fontsize=7)
+    metric = METRIC_TITLES[PRIMARY_METRIC[rows[0].task]]
+    ax.set_xlabel(f"{metric} ×100 ({confidence:.0%} bootstrap CI)")
+    ax.set_title(dataset, fontsize=10)
+    lows = [row.primary.low for row in rows if not math.isnan(row.primary.low)]
+    highs = [row.primary.high for row in rows if not math.isnan(row.primary.high)]
+    if lows and highs:
+        ax.set_xlim(min(0.0, min(lows)), max(highs) + 0.12 * (max(highs) - min(0.0, min(lows))) + 1e-9)
+    ax.axvline(0, color="black", linewidth=0.5)
+
+
+def write_report(comparison: Comparison, output_dir: str | Path, stem: str = "comparison") -> dict[str, Path]:
+    """Write ``<stem>.md``, ``<stem>.csv`` and ``<stem>.png`` into ``output_dir``; return their paths."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    markdown = output_dir / f"{stem}.md"
+    markdown.write_text(to_markdown(comparison), encoding="utf-8")
+    return {
+        "markdown": markdown,
+        "csv": write_csv(comparison, output_dir / f"{stem}.csv"),
+        "png": plot_comparison(comparison, output_dir / f"{stem}.png"),
+    }
