@@ -50,7 +50,9 @@ class PoolingModule(L.LightningModule):
     def __init__(
         self,
         backbone: str,
-        pooler: str | Pooler = "attention",
+        # dict last: a checkpoint stores the resolved pooler config, and LightningCLI reloads
+        # checkpoints through this signature, so the config dict must validate too.
+        pooler: str | Pooler | dict[str, Any] = "attention",
         pooler_kwargs: dict[str, Any] | None = None,
         loss: str = "cosent",
         loss_kwargs: dict[str, Any] | None = None,
@@ -77,6 +79,9 @@ class PoolingModule(L.LightningModule):
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
         self.save_hyperparameters(ignore=["pooler", "pooler_kwargs"])
         self.hparams["pooler"] = self.pooler.get_config()
+        # The config above already holds the options: `validate/test --ckpt_path` lays these hparams over
+        # the run's config, and leftover pooler_kwargs would then be applied to a config dict (an error).
+        self.hparams["pooler_kwargs"] = None
         self.hparams["max_length"] = self.backbone.max_length
         #: set by the feature cache when the backbone is frozen (see poolhead.cache)
         self.feature_cache = None
@@ -87,7 +92,7 @@ class PoolingModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         kind = getattr(datamodule, "label_kind", None) or _kind_of_loss(self.loss)
-        check_loss_matches_data(self.loss, kind)
+        check_loss_matches_data(self.loss, kind, getattr(datamodule, "path", None))
         num_labels = getattr(datamodule, "num_labels", None) if kind == "label" else None
         if num_labels and num_labels > self.hparams.num_labels:
             raise ValueError(
@@ -115,6 +120,7 @@ class PoolingModule(L.LightningModule):
             rank=self.trainer.global_rank,
             world_size=self.trainer.world_size,
             barrier=strategy.barrier,
+            show_progress_bar=self.trainer.progress_bar_callback is not None,
         )
         stats = self.feature_cache.stats
         rank_zero_info(
@@ -241,7 +247,15 @@ def _build_pooler(pooler: str | dict | Pooler, pooler_kwargs: dict | None, hidde
         if not isinstance(pooler, str):
             raise ValueError("pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead")
         pooler = {"name": pooler, **pooler_kwargs}
-    return resolve_pooler(pooler, hidden_size)
+    built = resolve_pooler(pooler, hidden_size)
+    # A config dict may carry its own hidden_size (e.g. copied from another backbone's run):
+    # refuse it here rather than with a shape error inside the first forward pass.
+    if built.hidden_size not in (None, hidden_size):
+        raise ValueError(
+            f"pooler {pooler!r} is set to hidden_size={built.hidden_size} but the backbone's hidden size is "
+            f"{hidden_size}: set hidden_size: {hidden_size} (or leave it out)"
+        )
+    return built
 
 
 def _kind_of_loss(loss: torch.nn.Module) -> str:

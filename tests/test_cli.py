@@ -1,0 +1,146 @@
+"""The ``poolhead`` command: fit writes a complete run folder, validate/test reload its checkpoint,
+and every shipped config parses (the Bio_ClinicalBERT one also trains, on a local hub stand-in)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+import torch
+import yaml
+from standins import hub_cache_standin
+
+from poolhead.cli import main, run_lightning
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
+HUB_ID = "emilyalsentzer/Bio_ClinicalBERT"
+
+
+@pytest.fixture(autouse=True)
+def feature_cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
+    monkeypatch.setattr("sys.argv", ["poolhead"])  # pytest's own arguments are not the CLI's
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny models on a shared 2-core machine: a second thread mostly waits for a busy core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def read_metrics(run: Path) -> list[dict[str, str]]:
+    with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def logged(rows: list[dict[str, str]], name: str) -> list[float]:
+    return [float(row[name]) for row in rows if row.get(name)]
+
+
+def test_fit_then_validate_and_test_from_the_checkpoint(tiny_model_dir, data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    common = [
+        f"--model.backbone={tiny_model_dir}",
+        f"--data.path={data_dir / 'stsb'}",
+        "--data.limit_eval_pairs=32",
+        "--data.batch_size=16",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.logger.init_args.save_dir={runs}",
+        "--trainer.logger.init_args.name=tiny",
+    ]
+    fit = ["fit", *common, "--model.pooler_kwargs={num_heads: 2}", "--data.limit_train_pairs=64"]
+
+    assert main([*fit, "--trainer.max_epochs=1", f"--trainer.default_root_dir={tmp_path}"]) == 0
+
+    run = runs / "tiny" / "version_0"
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert checkpoints == ["best-epoch0-step4.ckpt", "last.ckpt"]  # 64 pairs / 16 = 4 steps
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+    assert config["model"]["backbone"] == tiny_model_dir and config["data"]["limit_train_pairs"] == 64
+    fit_spearman = logged(read_metrics(run), "val/spearman")
+    assert len(fit_spearman) == 1 and -100 <= fit_spearman[0] <= 100
+
+    best = run / "checkpoints" / "best-epoch0-step4.ckpt"
+    assert main(["validate", f"--config={run / 'config.yaml'}", f"--ckpt_path={best}"]) == 0
+    assert main(["test", f"--config={run / 'config.yaml'}", f"--ckpt_path={best}"]) == 0
+
+    validate_run, test_run = runs / "tiny" / "version_1", runs / "tiny" / "version_2"
+    # The reloaded checkpoint scores the same 32 validation pairs exactly as the model did in fit.
+    assert logged(read_metrics(validate_run), "val/spearman") == pytest.approx(fit_spearman, abs=1e-4)
+    test_spearman = logged(read_metrics(test_run), "test/spearman")
+    assert len(test_spearman) == 1 and -100 <= test_spearman[0] <= 100
+
+
+def assert_contains(parsed: dict, written: dict, where: str) -> None:
+    """Every value the file sets is in the parsed config (which adds defaults)."""
+    for key, value in written.items():
+        assert key in parsed, f"{where}.{key} missing"
+        if isinstance(value, dict):
+            assert_contains(parsed[key], value, f"{where}.{key}")
+        else:
+            assert parsed[key] == value, f"{where}.{key}: {parsed[key]!r} != {value!r}"
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
+def test_every_shipped_config_parses(config, monkeypatch, capsys):
+    monkeypatch.chdir(REPO_ROOT)  # configs name the data relative to the repository root
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", f"--config={config.relative_to(REPO_ROOT)}", "--print_config"])
+    assert exit_info.value.code in (0, None)
+
+    parsed = yaml.safe_load(capsys.readouterr().out)
+    written = yaml.safe_load(config.read_text(encoding="utf-8"))
+    for section in ("model", "data", "trainer", "checkpoint", "early_stopping"):
+        assert_contains(parsed[section], written.get(section, {}), f"{config.name}: {section}")
+    assert (REPO_ROOT / parsed["data"]["path"]).is_dir()
+    assert parsed["checkpoint"]["monitor"] == written["checkpoint"]["monitor"]
+
+
+@pytest.fixture
+def offline_hub_cache(tmp_path, monkeypatch):
+    """An empty, offline Hugging Face hub cache (module constants patched: huggingface_hub reads env at import)."""
+    hub_cache = tmp_path / "hub"
+    hub_cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return hub_cache
+
+
+def test_bioclinicalbert_config_trains_on_a_hub_cache_standin(offline_hub_cache, tmp_path, monkeypatch):
+    config = REPO_ROOT / "configs" / "bioclinicalbert_attention_stsb.yaml"
+    assert yaml.safe_load(config.read_text(encoding="utf-8"))["model"]["backbone"] == HUB_ID
+    hub_cache_standin(offline_hub_cache, HUB_ID)
+    monkeypatch.chdir(REPO_ROOT)
+    args = [
+        "fit",
+        f"--config={config.relative_to(REPO_ROOT)}",
+        "--trainer.fast_dev_run=1",
+        "--trainer.accelerator=cpu",
+        f"--trainer.default_root_dir={tmp_path}",
+        "--data.limit_train_pairs=64",
+        "--data.limit_eval_pairs=64",
+    ]
+
+    cli = run_lightning(args)
+
+    assert cli.trainer.global_step == 1  # one real optimiser step on the stand-in
+    assert cli.model.hparams.backbone == HUB_ID and cli.model.backbone.hidden_size == 32
+    assert cli.model.feature_cache is not None  # frozen backbone: features came from the cache
+    assert cli.datamodule.tokenizer.tokenize("Patient has no fever")[:2] == ["patient", "has"]
+
+
+def test_bioclinicalbert_config_without_the_model_fails_on_the_hub_id(offline_hub_cache, monkeypatch):
+    # The negative control: the run above really used the stand-in, not some other copy.
+    monkeypatch.chdir(REPO_ROOT)
+    config = "configs/bioclinicalbert_attention_stsb.yaml"
+    with pytest.raises(OSError, match="couldn't find them in the cached files"):
+        main(["fit", f"--config={config}", "--trainer.fast_dev_run=1", "--trainer.accelerator=cpu"])
