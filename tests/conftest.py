@@ -12,6 +12,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+
+def pytest_configure(config) -> None:
+    # The feature cache of a test run lives in pytest's temporary folder, never in ~/.cache.
+    if "POOLHEAD_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["POOLHEAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="poolhead-test-cache-")
+
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

@@ -1,4 +1,4 @@
-"""FeatureCache: a frozen backbone's token embeddings per unique sentence, computed once, reused by every epoch and run."""
+"""FeatureCache: a frozen backbone's token embeddings per unique sentence, computed once, reused by epochs and runs."""
 
 from __future__ import annotations
 
@@ -75,18 +75,21 @@ class FeatureCache:
 
     layers: list[int]
     num_hidden_states: int
-    flat: dict[int, Tensor]  # layer -> (total_tokens, H)
+    flat: dict[int, Tensor]  # layer -> (total_tokens + 1, H); the last row is zeros
     offsets: Tensor  # (N + 1,)
     stats: CacheStats = field(default_factory=CacheStats)
 
     def lookup(self, sentence_ids: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, list | None]:
         """Right-padded (B, T, H) float32 token embeddings, (B, T) mask and, for layer poolers, hidden states."""
         ids = sentence_ids.cpu()
-        starts, lengths = self.offsets[ids], self.offsets[ids + 1] - self.offsets[ids]
+        starts = self.offsets[ids]
+        lengths = self.offsets[ids + 1] - starts
         positions = torch.arange(int(lengths.max()))
         mask = positions[None, :] < lengths[:, None]
-        index = torch.where(mask, starts[:, None] + positions[None, :], 0)
-        padded = {layer: (t[index] * mask[..., None]).to(device=device, dtype=torch.float32) for layer, t in self.flat.items()}
+        # Padding reads the zero row kept after the last token, so no multiply by the mask is needed.
+        index = torch.where(mask, starts[:, None] + positions[None, :], self.offsets[-1])
+        # Gather and move in float16 (half the bytes to copy), widen on the device.
+        padded = {layer: t[index].to(device, non_blocking=True).float() for layer, t in self.flat.items()}
         mask = mask.to(device)
         if self.layers == [LAST]:
             return padded[LAST], mask, None
@@ -110,20 +113,24 @@ def build_feature_cache(
     ``layers`` are absolute ``hidden_states`` indices, or ``[LAST]`` for ``last_hidden_state`` only.
     """
     started = time.perf_counter()
-    key = cache_key(backbone)
-    folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
-    key_text = json.dumps(key, sort_keys=True)
+    key_text = json.dumps(cache_key(backbone), sort_keys=True)
+    folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key_text.encode()).hexdigest()[:20]
     layers = list(layers)
     unique = list(dict.fromkeys(texts))
-    index = _index_chunks(folder, key_text, layers)
+    wanted = set(unique)
+    index: dict[str, tuple[Chunk, int]] = {}
+    read = _index_chunks(folder, key_text, layers, wanted, index, skip=set())
     missing = [t for t in unique if t not in index]
+    # Every process must split the same list: let all of them read the folder before any writes to it.
+    barrier()
     share = missing[rank::world_size]
     if share:
         chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
-        write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text)
+        read.add(write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text))
+        _add_rows(index, chunk, wanted)
     barrier()
     if missing:
-        index = _index_chunks(folder, key_text, layers)
+        _index_chunks(folder, key_text, layers, wanted, index, skip=read)  # the other processes' shares
     not_found = [t for t in unique if t not in index]
     if not_found:
         raise RuntimeError(
@@ -141,16 +148,32 @@ def build_feature_cache(
     return cache
 
 
-def _index_chunks(folder: Path, key_text: str, layers: list[int]) -> dict[str, tuple[Chunk, int]]:
-    """text -> (chunk, row) for texts whose chunk holds every needed layer."""
-    index: dict[str, tuple[Chunk, int]] = {}
-    for path in chunk_paths(folder):
-        chunk = read_chunk(path, key_text)
-        if chunk is None or not set(layers) <= set(chunk.layers):
+def _index_chunks(
+    folder: Path,
+    key_text: str,
+    layers: list[int],
+    wanted: set[str],
+    index: dict[str, tuple[Chunk, int]],
+    skip: set[Path],
+) -> set[Path]:
+    """Add text -> (chunk, row) to ``index`` from the chunks not in ``skip`` that hold every needed layer.
+
+    Returns the chunk paths found, read or not.
+    """
+    paths = chunk_paths(folder)
+    for path in paths:
+        if path in skip:
             continue
-        for row, text in enumerate(chunk.texts):
+        chunk = read_chunk(path, key_text, wanted)
+        if chunk is not None and set(layers) <= set(chunk.layers):
+            _add_rows(index, chunk, wanted)
+    return set(paths)
+
+
+def _add_rows(index: dict[str, tuple[Chunk, int]], chunk: Chunk, wanted: set[str]) -> None:
+    for row, text in enumerate(chunk.texts):
+        if text in wanted:
             index.setdefault(text, (chunk, row))
-    return index
 
 
 @torch.inference_mode()
@@ -183,7 +206,9 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
     )
 
 
-def _assemble(index: dict[str, tuple[Chunk, int]], texts: list[str], layers: list[int], num_hidden_states: int) -> FeatureCache:
+def _assemble(
+    index: dict[str, tuple[Chunk, int]], texts: list[str], layers: list[int], num_hidden_states: int
+) -> FeatureCache:
     spans = []
     for text in texts:
         chunk, row = index[text]
@@ -191,5 +216,8 @@ def _assemble(index: dict[str, tuple[Chunk, int]], texts: list[str], layers: lis
     lengths = torch.tensor([end - start for _, start, end in spans])
     offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
     offsets[1:] = lengths.cumsum(0)
-    flat = {layer: torch.cat([chunk.layers[layer][start:end] for chunk, start, end in spans]) for layer in layers}
+    flat = {}
+    for layer in layers:
+        pieces = [chunk.layers[layer][start:end] for chunk, start, end in spans]
+        flat[layer] = torch.cat([*pieces, pieces[0].new_zeros(1, pieces[0].shape[1])])  # the zero row padding reads
     return FeatureCache(layers=layers, num_hidden_states=num_hidden_states, flat=flat, offsets=offsets)

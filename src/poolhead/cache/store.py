@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,19 +60,25 @@ def write_chunk(folder: Path, name: str, chunk: Chunk, key: str) -> Path:
     return final
 
 
-def read_chunk(path: Path, key: str) -> Chunk | None:
-    """The chunk at ``path``, or None (with a warning) when it is stale, partial or corrupt."""
+def read_chunk(path: Path, key: str, wanted: Container[str] | None = None) -> Chunk | None:
+    """The chunk at ``path``, or None when it is stale or corrupt (with a warning) or holds none of ``wanted``.
+
+    The texts come from the header, so a chunk of other texts (another data set encoded with the
+    same backbone) is skipped without reading its tensors.
+    """
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
         if metadata.get("key") != key:
             log.warning("feature cache: %s belongs to another backbone/tokenizer setting; ignoring it", path.name)
             return None
+        texts = json.loads(metadata["texts"])
+        if wanted is not None and not any(text in wanted for text in texts):
+            return None
         tensors = load_file(str(path))
         digests = json.loads(metadata["digests"])
         if set(digests) != set(tensors) or any(tensor_digest(tensors[k]) != d for k, d in digests.items()):
             raise ValueError("checksum mismatch")
-        texts = json.loads(metadata["texts"])
         offsets = tensors.pop("offsets")
         if offsets.numel() != len(texts) + 1:
             raise ValueError("offsets do not match the texts")

@@ -1,0 +1,386 @@
+"""The frozen-backbone feature cache: built once, reused, never trusted when stale or corrupt, shared under DDP."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+
+from poolhead import PoolingModule, SentencePairDataModule
+from poolhead.backbone import load_backbone
+from poolhead.cache import LAST, build_feature_cache, store
+from poolhead.cache.store import chunk_paths
+
+# float16 keeps ~3 significant digits; the tiny model's features are O(1).
+FP16_TOLERANCE = {"atol": 2e-2, "rtol": 1e-2}
+MAX_LENGTH = 32
+
+
+@pytest.fixture(scope="module")
+def texts(data_dir) -> list[str]:
+    """40 STS-B sentences, with repeats, as a data module would pass them."""
+    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:20]
+    sentences = [row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]
+    return sentences + sentences[:5]
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_model_dir):
+    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
+
+
+class EncodeCounter:
+    """Counts the sentences a backbone is run on."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.sentences = 0
+        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
+
+    def __call__(self, module, args, kwargs) -> None:
+        self.sentences += kwargs["input_ids"].shape[0] if "input_ids" in kwargs else args[0].shape[0]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+
+def build(backbone, texts, cache_dir, layers=(LAST,), **kwargs):
+    with EncodeCounter(backbone.model) as counter:
+        cache = build_feature_cache(
+            backbone, texts, list(layers), cache_dir=cache_dir, show_progress_bar=False, **kwargs
+        )
+    return cache, counter.sentences
+
+
+@torch.inference_mode()
+def assert_lookup_matches_backbone(cache, backbone, texts, layers=(LAST,)) -> None:
+    """Every text looked up from the cache equals the backbone run on it directly (padding masked out)."""
+    ids = torch.arange(len(texts))
+    tokens, mask, hidden_states = cache.lookup(ids)
+    features = backbone.tokenizer(
+        texts, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
+    )
+    outputs = backbone.model.eval()(**features, output_hidden_states=True)
+    assert tokens.dtype == torch.float32
+    assert torch.equal(mask, features["attention_mask"].bool())
+    real = mask[..., None]
+    if list(layers) == [LAST]:
+        assert hidden_states is None
+        expected = {LAST: outputs.last_hidden_state}
+    else:
+        assert [i for i, h in enumerate(hidden_states) if h is not None] == sorted(layers)
+        expected = {i: outputs.hidden_states[i] for i in layers}
+        torch.testing.assert_close(tokens * real, outputs.hidden_states[max(layers)] * real, **FP16_TOLERANCE)
+    for layer, states in expected.items():
+        got = tokens if layer == LAST else hidden_states[layer]
+        torch.testing.assert_close(got * real, states * real, **FP16_TOLERANCE)
+        assert not got.masked_select(~real).any(), "padding positions must be zero"
+
+
+def cache_folders(root: Path) -> list[Path]:
+    return [p for p in root.iterdir() if p.is_dir()]
+
+
+# --- build and reuse ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layers", [(LAST,), (0, 2)], ids=["last_hidden_state", "hidden_states"])
+def test_second_build_reuses_everything_and_encodes_nothing(backbone, texts, tmp_path, layers):
+    unique = len(set(texts))
+    first, encoded = build(backbone, texts, tmp_path, layers)
+    assert (first.stats.sentences, first.stats.reused, first.stats.encoded_here) == (unique, 0, unique)
+    assert encoded == unique and first.stats.hit_rate == 0.0
+    assert first.stats.bytes > 0 and first.stats.seconds > 0
+
+    second, encoded = build(backbone, texts, tmp_path, layers)
+    assert second.stats.hit_rate == 1.0 and second.stats.encoded_here == 0 and encoded == 0
+    assert len(chunk_paths(cache_folders(tmp_path)[0])) == 1
+    assert_lookup_matches_backbone(second, backbone, texts, layers)
+
+
+def test_lookup_follows_the_given_ids_and_positions(backbone, texts, tmp_path):
+    cache, _ = build(backbone, texts, tmp_path)
+    ids = torch.tensor([7, 3, 3, len(texts) - 1])  # the last text repeats text 4
+    tokens, mask, _ = cache.lookup(ids)
+    every, every_mask, _ = cache.lookup(torch.arange(len(texts)))
+    for row, i in enumerate(ids.tolist()):
+        n = int(every_mask[i].sum())
+        assert int(mask[row].sum()) == n
+        torch.testing.assert_close(tokens[row, :n], every[i, :n], atol=0, rtol=0)
+    assert torch.equal(every[4], every[len(texts) - 1])
+
+
+def test_layer_cache_serves_a_last_layer_pooler_only_with_its_layer(backbone, texts, tmp_path):
+    """Chunks of layers (0, 2) do not hold last_hidden_state under the LAST key: a LAST run encodes anew."""
+    build(backbone, texts, tmp_path, (0, 2))
+    cache, encoded = build(backbone, texts, tmp_path, (LAST,))
+    assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
+    again, encoded = build(backbone, texts, tmp_path, (2,))
+    assert encoded == 0 and again.stats.hit_rate == 1.0
+
+
+# --- stale and corrupt ------------------------------------------------------------------------
+
+
+def test_other_max_length_is_another_cache(backbone, tiny_model_dir, texts, tmp_path):
+    build(backbone, texts, tmp_path)
+    shorter = load_backbone(tiny_model_dir, max_length=8)
+    cache, encoded = build(shorter, texts, tmp_path)
+    assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
+    assert len(cache_folders(tmp_path)) == 2
+    assert cache.lookup(torch.arange(len(texts)))[1].shape[1] == 8
+    assert_lookup_matches_backbone(cache, shorter, texts)
+
+
+def test_other_weights_are_another_cache(backbone, tiny_model_dir, texts, tmp_path):
+    build(backbone, texts, tmp_path)
+    changed = load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
+    with torch.no_grad():
+        changed.model.embeddings.word_embeddings.weight.mul_(1.5)
+    cache, encoded = build(changed, texts, tmp_path)
+    assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
+    assert_lookup_matches_backbone(cache, changed, texts)
+    # The original weights still find their own features.
+    again, encoded = build(backbone, texts, tmp_path)
+    assert encoded == 0 and again.stats.hit_rate == 1.0
+
+
+def test_chunk_of_another_key_is_ignored_with_a_warning(backbone, tiny_model_dir, texts, tmp_path, caplog):
+    build(backbone, texts, tmp_path / "a")
+    shorter = load_backbone(tiny_model_dir, max_length=8)
+    build(shorter, texts, tmp_path / "b")
+    (foreign,) = chunk_paths(cache_folders(tmp_path / "b")[0])
+    own_folder = cache_folders(tmp_path / "a")[0]
+    (own_folder / foreign.name).write_bytes(foreign.read_bytes())  # e.g. copied by hand
+    with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
+        cache, encoded = build(backbone, texts, tmp_path / "a")
+    assert encoded == 0 and cache.stats.hit_rate == 1.0
+    assert "another backbone" in caplog.text
+    assert_lookup_matches_backbone(cache, backbone, texts)
+
+
+def flip_last_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    for i in range(1, 9):  # inside the last tensor's data, past the JSON header
+        data[-i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def garble_header(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[10:20] = b"#" * 10
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [flip_last_bytes, truncate, garble_header])
+def test_corrupt_chunk_is_removed_and_rebuilt(backbone, texts, tmp_path, caplog, damage):
+    build(backbone, texts, tmp_path)
+    (chunk,) = chunk_paths(cache_folders(tmp_path)[0])
+    damage(chunk)
+    with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
+        cache, encoded = build(backbone, texts, tmp_path)
+    assert f"{chunk.name} is corrupt" in caplog.text
+    assert not chunk.exists()
+    assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
+    assert_lookup_matches_backbone(cache, backbone, texts)
+    assert build(backbone, texts, tmp_path)[1] == 0
+
+
+def test_partial_cache_encodes_only_the_missing_texts(backbone, texts, tmp_path):
+    known = texts[:10]
+    build(backbone, known, tmp_path)
+    cache, encoded = build(backbone, texts, tmp_path)
+    unique = len(set(texts))
+    assert encoded == unique - 10 == cache.stats.encoded_here
+    assert cache.stats.reused == 10 and cache.stats.hit_rate == pytest.approx(10 / unique)
+    assert len(chunk_paths(cache_folders(tmp_path)[0])) == 2
+    assert_lookup_matches_backbone(cache, backbone, texts)  # rows from both chunks
+
+
+def test_only_chunks_of_the_wanted_texts_are_loaded(backbone, texts, tmp_path, monkeypatch):
+    """One folder serves every data set encoded with a backbone: a run reads the tensors of its own texts only."""
+    first, second = texts[:10], texts[20:30]
+    assert not set(first) & set(second)
+    loaded: list[str] = []
+    load_file = store.load_file
+    monkeypatch.setattr(store, "load_file", lambda path: loaded.append(Path(path).name) or load_file(path))
+    build(backbone, first, tmp_path)
+    assert loaded == []  # what this run encoded is used from memory, not read back
+    build(backbone, second, tmp_path)
+    assert loaded == []
+    cache, encoded = build(backbone, second, tmp_path)
+    assert encoded == 0 and len(loaded) == 1
+    assert_lookup_matches_backbone(cache, backbone, second)
+
+
+def test_leftover_temporary_file_is_ignored(backbone, texts, tmp_path, caplog):
+    build(backbone, texts, tmp_path)
+    folder = cache_folders(tmp_path)[0]
+    leftover = folder / ".0123abcd-rank0.x1y2.tmp"  # what a crash during write_chunk leaves
+    leftover.write_bytes(b"half a safetensors file")
+    with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
+        cache, encoded = build(backbone, texts, tmp_path)
+    assert encoded == 0 and cache.stats.hit_rate == 1.0
+    assert caplog.text == ""
+    assert_lookup_matches_backbone(cache, backbone, texts)
+
+
+def test_progress_bar_shows_only_when_asked(backbone, texts, tmp_path, capsys):
+    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "a", show_progress_bar=True)
+    assert "caching features" in capsys.readouterr().err
+    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "b", show_progress_bar=False)
+    assert "caching features" not in capsys.readouterr().err
+
+
+def test_default_folder_comes_from_the_environment(backbone, texts, tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "env"))
+    build(backbone, texts, None)
+    assert len(chunk_paths(cache_folders(tmp_path / "env")[0])) == 1
+
+
+# --- several processes --------------------------------------------------------------------
+
+
+def build_as_ranks(tiny_model_dir, texts, cache_dir, world_size: int = 2) -> list[tuple]:
+    """Every rank's build in its own thread with its own copy of the backbone, as DDP processes.
+
+    A rank starts only once the rank before it waits at its first barrier: the latest start
+    DDP allows, so a rank that read the folder after another one wrote to it would show.
+    """
+    backbones = [load_backbone(tiny_model_dir, max_length=MAX_LENGTH) for _ in range(world_size)]
+    sync = threading.Barrier(world_size, timeout=60)
+    waiting = [threading.Event() for _ in range(world_size)]
+    results: list = [None] * world_size
+
+    def run(rank: int) -> None:
+        def barrier() -> None:
+            waiting[rank].set()
+            sync.wait()
+
+        try:
+            results[rank] = build(backbones[rank], texts, cache_dir, rank=rank, world_size=world_size, barrier=barrier)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            results[rank] = error
+            waiting[rank].set()
+            sync.abort()
+
+    threads = []
+    for rank in range(world_size):
+        if rank:
+            waiting[rank - 1].wait(timeout=60)
+        threads.append(threading.Thread(target=run, args=(rank,)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results
+
+
+def test_each_process_encodes_only_its_share(tiny_model_dir, backbone, texts, tmp_path):
+    unique = len(set(texts))
+    results = build_as_ranks(tiny_model_dir, texts, tmp_path)
+    counts = [encoded for _, encoded in results]
+    assert [cache.stats.encoded_here for cache, _ in results] == counts
+    assert sum(counts) == unique and max(counts) - min(counts) <= 1
+    assert len(chunk_paths(cache_folders(tmp_path)[0])) == 2
+    for cache, _ in results:
+        assert cache.stats.hit_rate == 0.0
+        assert_lookup_matches_backbone(cache, backbone, texts)
+
+
+def test_processes_share_only_what_is_missing(tiny_model_dir, backbone, texts, tmp_path):
+    build(backbone, texts[:10], tmp_path)
+    counts = [encoded for _, encoded in build_as_ranks(tiny_model_dir, texts, tmp_path)]
+    assert sum(counts) == len(set(texts)) - 10 and max(counts) - min(counts) <= 1
+
+
+def test_missing_share_of_another_node_names_the_shared_filesystem(backbone, texts, tmp_path):
+    """Rank 1 on another node wrote its share elsewhere: rank 0 must say why, not KeyError."""
+    with pytest.raises(RuntimeError, match="shared by all nodes"):
+        build(backbone, texts, tmp_path, rank=0, world_size=2)
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+def fit(
+    tiny_model_dir, data_dir, tmp_path: Path, cache: bool, progress_bar: bool = False
+) -> tuple[PoolingModule, dict]:
+    L.seed_everything(0, verbose=False)
+    model = PoolingModule(
+        tiny_model_dir,
+        pooler="attention",
+        pooler_kwargs={"num_heads": 2},
+        max_length=MAX_LENGTH,
+        lr=1e-2,
+        cache=cache,
+        cache_dir=str(tmp_path / "features"),
+    )
+    data = SentencePairDataModule(
+        str(data_dir / "stsb"),
+        tokenizer=tiny_model_dir,
+        max_length=MAX_LENGTH,
+        batch_size=16,
+        limit_train_pairs=96,
+        limit_eval_pairs=64,
+    )
+    logger = CSVLogger(tmp_path / "logs", name="run")
+    trainer = L.Trainer(
+        max_epochs=2,
+        logger=logger,
+        enable_checkpointing=False,
+        enable_progress_bar=progress_bar,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        deterministic=True,
+        log_every_n_steps=1,
+    )
+    with EncodeCounter(model.backbone_model) as counter:
+        trainer.fit(model, datamodule=data)
+    model.sentences_encoded = counter.sentences
+    model.pair_count = len(data.sentences)
+    with open(Path(logger.log_dir) / "metrics.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    logged = {key: float(value) for row in rows for key, value in row.items() if value not in ("", None)}
+    return model, logged
+
+
+def test_cached_training_matches_uncached(tiny_model_dir, data_dir, tmp_path, caplog, capsys):
+    rank_zero_logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    rank_zero_logger.addHandler(caplog.handler)  # Lightning's loggers do not propagate to the root
+    try:
+        with caplog.at_level(logging.INFO, logger="lightning.pytorch.utilities.rank_zero"):
+            cached, cached_logs = fit(tiny_model_dir, data_dir, tmp_path / "cached", cache=True, progress_bar=True)
+    finally:
+        rank_zero_logger.removeHandler(caplog.handler)
+    assert "caching features" in capsys.readouterr().err
+    plain, plain_logs = fit(tiny_model_dir, data_dir, tmp_path / "plain", cache=False)
+
+    assert cached.feature_cache is not None and plain.feature_cache is None
+    # The cached run ran the backbone once per unique sentence (to fill the cache), then never again.
+    assert cached.sentences_encoded == cached.pair_count
+    assert plain.sentences_encoded > 2 * plain.pair_count
+    assert "feature cache:" in caplog.text and "reused from disk" in caplog.text
+    assert cached_logs["cache/hit_rate"] == 0.0 and cached_logs["cache/size_mib"] > 0 and "cache/seconds" in cached_logs
+    assert "cache/hit_rate" not in plain_logs
+    # Only float16 storage separates the two runs.
+    assert cached_logs["val/spearman"] == pytest.approx(plain_logs["val/spearman"], abs=0.1)
+    assert cached_logs["train/loss"] == pytest.approx(plain_logs["train/loss"], abs=1e-2)
+    for (name, a), (_, b) in zip(cached.pooler.state_dict().items(), plain.pooler.state_dict().items()):
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-2, msg=name)
