@@ -232,3 +232,27 @@ def test_a_pooler_built_for_another_hidden_size_is_refused(tiny_model_dir):
 def test_a_pooler_config_with_another_hidden_size_is_refused(tiny_model_dir):
     with pytest.raises(ValueError, match=r"hidden_size=64 but the backbone's hidden size is 32"):
         PoolingModule(tiny_model_dir, pooler={"name": "latent_attention", "hidden_size": 64, "num_heads": 2})
+
+
+class BackboneModes(L.Callback):
+    def __init__(self) -> None:
+        self.seen: set[bool] = set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.seen.add(pl_module.backbone_model.training)
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_backbone_trains_with_dropout_only_when_fine_tuned(tiny_model_dir, data_dir, tmp_path, freeze):
+    # from_pretrained leaves models in eval mode and Lightning keeps modes as it finds them.
+    modes = BackboneModes()
+    model = PoolingModule(tiny_model_dir, pooler="attention", freeze_backbone=freeze)
+    trainer = quiet_trainer(tmp_path, max_steps=2, limit_val_batches=0, callbacks=[modes])
+    trainer.fit(model, stsb_slice(data_dir, tiny_model_dir))
+    assert modes.seen == {not freeze}
+
+
+def test_a_frozen_backbone_with_a_fixed_pooler_has_nothing_to_train(tiny_model_dir, data_dir, tmp_path):
+    model = PoolingModule(tiny_model_dir, pooler="mean")
+    with pytest.raises(ValueError, match="nothing to train: pooler 'mean'.*freeze_backbone=false"):
+        quiet_trainer(tmp_path, max_steps=1).fit(model, stsb_slice(data_dir, tiny_model_dir))

@@ -129,6 +129,9 @@ class PoolingModule(L.LightningModule):
         )
 
     def on_train_start(self) -> None:
+        # Lightning keeps the modes modules had when fit began, and from_pretrained leaves the
+        # backbone in eval mode: a backbone being fine-tuned must train with its dropout on.
+        self.train()
         if self.feature_cache is not None and self.logger is not None:
             stats = self.feature_cache.stats
             self.logger.log_metrics(
@@ -210,7 +213,13 @@ class PoolingModule(L.LightningModule):
         if not self.freeze_backbone:
             body = [(n, p) for n, p in self.named_parameters() if n.startswith(BACKBONE_PREFIX)]
             groups += _decay_groups(body, self.hparams.backbone_lr, self.hparams.weight_decay)
-        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        groups = [g for g in groups if g["params"]]
+        if not groups:
+            raise ValueError(
+                f"nothing to train: pooler '{self.pooler.name}' has no parameters and the backbone is frozen; "
+                f"choose a learnable head (attention, latent_attention, weighted_layer) or set freeze_backbone=false"
+            )
+        optimizer = torch.optim.AdamW(groups)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
