@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,10 @@ from poolhead.pooling.registry import build_pooler, pooler_from_config
 
 # Show a progress bar by default only when encoding takes more than a few batches.
 PROGRESS_BAR_MIN_TEXTS = 1_000
+
+
+class TruncationWarning(UserWarning):
+    """Some texts had more tokens than ``max_length``; only their first ``max_length`` tokens were encoded."""
 
 
 def resolve_pooler(pooler: str | dict | Pooler, hidden_size: int) -> Pooler:
@@ -77,10 +82,20 @@ class Encoder:
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
 
+    def count_truncated(self, texts: Sequence[str], features: dict[str, Tensor]) -> int:
+        """How many of ``texts`` (just tokenized into ``features``) lost tokens to ``max_length``."""
+        encodings = getattr(features, "encodings", None)
+        if encodings is not None:  # a fast tokenizer keeps what it cut off
+            return sum(bool(encoding.overflowing) for encoding in encodings)
+        lengths = self.tokenizer(list(texts), truncation=False, return_length=True)["length"]
+        return sum(length > self.max_length for length in lengths)
+
     @torch.inference_mode()
     def backbone_outputs(self, texts: Sequence[str]) -> tuple[Tensor, Tensor, tuple[Tensor, ...] | None]:
         """Token embeddings, attention mask and (when the pooler reads layers) all hidden states."""
-        features = self.tokenize(texts)
+        return self._forward(self.tokenize(texts))
+
+    def _forward(self, features: dict[str, Tensor]) -> tuple[Tensor, Tensor, tuple[Tensor, ...] | None]:
         outputs = self.model(**features, output_hidden_states=self.pooler.needs_hidden_states)
         return outputs.last_hidden_state, features["attention_mask"], outputs.hidden_states
 
@@ -100,16 +115,29 @@ class Encoder:
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         if show_progress_bar is None:
             show_progress_bar = len(texts) >= PROGRESS_BAR_MIN_TEXTS
-        chunks = []
+        embeddings = None
+        truncated = 0
         for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar):
-            batch = [texts[i] for i in order[start : start + batch_size]]
-            tokens, mask, hidden_states = self.backbone_outputs(batch)
+            rows = order[start : start + batch_size]
+            batch = [texts[i] for i in rows]
+            features = self.tokenize(batch)
+            truncated += self.count_truncated(batch, features)
+            tokens, mask, hidden_states = self._forward(features)
             pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
-            chunks.append(F.normalize(pooled, dim=-1) if self.normalize else pooled)
-        # The width comes from the output: a Pooler given without hidden_size has no output_dim.
-        pooled = torch.cat(chunks).cpu()
-        embeddings = torch.empty_like(pooled)
-        embeddings[torch.tensor(order)] = pooled
+            pooled = (F.normalize(pooled, dim=-1) if self.normalize else pooled).cpu()
+            # Only the (N, D) result grows with N; each batch's token states are dropped here.
+            # The width comes from the output: a Pooler given without hidden_size has no output_dim.
+            if embeddings is None:
+                embeddings = torch.empty(len(texts), pooled.shape[-1])
+            embeddings[torch.tensor(rows)] = pooled
+        if truncated:
+            warnings.warn(
+                f"{truncated} of {len(texts)} texts were longer than max_length={self.max_length} tokens and "
+                f"were truncated; their embeddings ignore the rest (pass a larger max_length, up to the "
+                f"model's limit, to keep more)",
+                TruncationWarning,
+                stacklevel=2,
+            )
         return embeddings[0] if single else embeddings
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, Dataset, Sampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from poolhead.data.sentences import SentenceTable
 
@@ -63,6 +63,72 @@ class PairCollator:
         }
 
 
+class EpochShuffleSampler(RandomSampler):
+    """A random order that depends only on ``seed`` and the epoch: ``seed + epoch`` seeds it.
+
+    A plain ``RandomSampler(generator=...)`` draws each epoch's order from where the generator
+    stands, so a run resumed from a checkpoint (a fresh generator) trains on other orders than
+    the run it continues. Lightning calls ``set_epoch`` before every epoch, resumed or not;
+    iterating without it moves on to the next epoch's order, like ``RandomSampler``.
+    A ``RandomSampler`` subclass, so Lightning knows it shuffles (and shards it under DDP).
+
+    Args:
+        data_source: the dataset; only its length is read.
+        seed: epoch ``e`` uses the permutation seeded with ``seed + e``.
+    """
+
+    def __init__(self, data_source: Sequence, seed: int = 42) -> None:
+        super().__init__(data_source)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        yield from torch.randperm(len(self.data_source), generator=generator).tolist()
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that can start an epoch part-way through, where an interrupted run stopped.
+
+    The first iteration skips ``start_batch`` batches; later epochs start at the beginning. The
+    place is part of Lightning's checkpoint twice over: ``state_dict`` is Lightning's protocol
+    for a resumable loader, and ``SentencePairDataModule.state_dict`` records it too, because
+    Lightning restores a loader's state only if the loader is built after the restore (a
+    ``configure_optimizers`` that reads ``trainer.estimated_stepping_batches`` builds it
+    before). Either way the resumed epoch goes on with the batches an uninterrupted run would
+    see next; exact only with a sampler whose order depends on the epoch alone
+    (``EpochShuffleSampler``, ``DistributedSampler``).
+
+    Args:
+        start_batch: batches of the first epoch to skip (those the interrupted run trained on).
+        *args, **kwargs: as for ``DataLoader``.
+    """
+
+    def __init__(self, *args: Any, start_batch: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_batch = start_batch
+        self.batches_served = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_served": self.batches_served}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.start_batch = state_dict["batches_served"]
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self.start_batch = self.start_batch, 0
+        self.batches_served = 0
+        for batch in super().__iter__():
+            self.batches_served += 1
+            # Collating a skipped batch costs one padding call; the sampler's order stays untouched.
+            if self.batches_served > skip:
+                yield batch
+
+
 class LengthGroupedBatchSampler(BatchSampler):
     """Batches of pairs of similar length, in a new seeded order every epoch.
 
@@ -82,7 +148,8 @@ class LengthGroupedBatchSampler(BatchSampler):
         batch_size: pairs per batch.
         drop_last: drop the last, smaller batch.
         pool_batches: batches' worth of pairs sorted together.
-        seed: seeds the batch order; epoch ``e`` uses ``seed + e``.
+        seed: seeds the batch order; epoch ``e`` uses ``seed + e``, where ``e`` is the inner
+            sampler's epoch when it has one (Lightning sets it before every epoch, also on resume).
     """
 
     def __init__(
@@ -107,6 +174,10 @@ class LengthGroupedBatchSampler(BatchSampler):
             self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[list[int]]:
+        # Lightning calls set_epoch on the inner sampler only: take the epoch from it when it has
+        # one, else count epochs here.
+        epoch = getattr(self.sampler, "epoch", self.epoch)
+        self.epoch = epoch + 1
         indices = list(self.sampler)
         pool = self.batch_size * self.pool_batches
         batches = []
@@ -115,9 +186,7 @@ class LengthGroupedBatchSampler(BatchSampler):
             batches += [ordered[k : k + self.batch_size] for k in range(0, len(ordered), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        # Lightning calls set_epoch on the inner sampler only; count epochs here for the batch order.
-        self.epoch += 1
+        generator = torch.Generator().manual_seed(self.seed + epoch)
         for position in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[position]
 

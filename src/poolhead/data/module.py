@@ -8,13 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
-from poolhead.data.batching import LengthGroupedBatchSampler, PairCollator, SentencePairs, pair_lengths
+from poolhead.data.batching import (
+    EpochShuffleSampler,
+    LengthGroupedBatchSampler,
+    PairCollator,
+    ResumableDataLoader,
+    SentencePairs,
+    pair_lengths,
+)
 from poolhead.data.files import RawSplit, is_local, load_hub_dataset, read_hub_split, read_local_split
 from poolhead.data.sentences import SentenceTable, load_tokenizer
 from poolhead.data.validation import EMPTY_SENTENCE_POLICIES, PairRows, label_kind_of, validate_split
@@ -100,6 +106,8 @@ class SentencePairDataModule(L.LightningDataModule):
         self._label_source = ""
         self._train_num_labels: int | None = None
         self._hub: dict[str, Any] = {}
+        #: training batches of the current epoch to skip, when resuming a run stopped mid-epoch
+        self._start_batch = 0
 
     @property
     def sentences(self) -> list[str]:
@@ -154,13 +162,29 @@ class SentencePairDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         pairs = self._role("train", "fit")
+        # Orders fixed by (seed, epoch) and a loader that checkpoints its place: a run killed
+        # mid-epoch and resumed trains on exactly the batches of the uninterrupted run.
+        sampler = EpochShuffleSampler(pairs, seed=self.seed)
+        resume = {"start_batch": self._start_batch}
+        self._start_batch = 0
         if not self.group_by_length:
-            generator = torch.Generator().manual_seed(self.seed)
-            return self._loader(pairs, batch_size=self.batch_size, shuffle=True, generator=generator)
-        sampler = RandomSampler(pairs, generator=torch.Generator().manual_seed(self.seed))
+            return self._loader(pairs, ResumableDataLoader, sampler=sampler, batch_size=self.batch_size, **resume)
         lengths = pair_lengths(self.table, pairs)
         batch_sampler = LengthGroupedBatchSampler(sampler, lengths, self.batch_size, seed=self.seed)
-        return self._loader(pairs, batch_sampler=batch_sampler)
+        return self._loader(pairs, ResumableDataLoader, batch_sampler=batch_sampler, **resume)
+
+    def state_dict(self) -> dict[str, int]:
+        """Saved in every checkpoint: how far into the epoch training got (0 at an epoch's end)."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        return {"train_batches_done": done if done < trainer.num_training_batches else 0}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        # Lightning restores the data module before it asks for the train loader: the loader
+        # built next starts where the checkpointed run stopped.
+        self._start_batch = state_dict.get("train_batches_done", 0)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.split_names["validation"] is None:
@@ -251,8 +275,8 @@ class SentencePairDataModule(L.LightningDataModule):
             self.setup(stage)
         return self.pairs[role]
 
-    def _loader(self, pairs: SentencePairs, **kwargs: Any) -> DataLoader:
-        return DataLoader(
+    def _loader(self, pairs: SentencePairs, loader_class: type[DataLoader] = DataLoader, **kwargs: Any) -> DataLoader:
+        return loader_class(
             pairs,
             collate_fn=PairCollator(self.table, self._label_kind),
             num_workers=self.num_workers,

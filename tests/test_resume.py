@@ -1,0 +1,146 @@
+"""A training run killed with SIGKILL mid-epoch resumes from ``--ckpt_path last`` and ends where an
+uninterrupted run with the same seed ends; the checkpoints it left behind are complete and safe to load."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from poolhead.cli import main
+from poolhead.module import PoolingModule
+
+# 64 pairs / 16 per batch = 4 steps per epoch; a checkpoint every 3 steps lands mid-epoch.
+STEPS_PER_EPOCH, EPOCHS, CHECKPOINT_EVERY = 4, 3, 3
+PAUSE_AT_STEP = 7  # epoch 1, third batch done; the last checkpoint (step 6) is one step behind
+
+PAUSE_CALLBACK = textwrap.dedent(
+    '''
+    import time
+    from pathlib import Path
+
+    import lightning as L
+
+
+    class PauseAtStep(L.Callback):
+        """Announce the step in a file, then wait there to be killed."""
+
+        def __init__(self, step: int, marker: str) -> None:
+            self.step, self.marker = step, marker
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step == self.step:
+                Path(self.marker).write_text(str(batch_idx))
+                time.sleep(600)
+    '''
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
+    monkeypatch.setattr("sys.argv", ["poolhead"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def fit_args(tiny_model_dir: str, data_dir: Path, runs: Path, name: str, checkpoints: str | None = None) -> list[str]:
+    """``poolhead fit`` logging under ``runs/name``, checkpointing to ``runs/checkpoints/<checkpoints or name>``."""
+    return [
+        "fit",
+        f"--model.backbone={tiny_model_dir}",
+        "--model.pooler_kwargs={num_heads: 2}",
+        "--model.lr=0.05",  # large steps: training on other batches shows in the final metric
+        f"--data.path={data_dir / 'stsb'}",
+        f"--data.limit_train_pairs={STEPS_PER_EPOCH * 16}",
+        "--data.limit_eval_pairs=32",
+        "--data.batch_size=16",
+        "--seed_everything=7",
+        "--trainer.accelerator=cpu",
+        f"--trainer.max_epochs={EPOCHS}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={runs}",
+        f"--trainer.logger.init_args.save_dir={runs}",
+        f"--trainer.logger.init_args.name={name}",
+        f"--checkpoint.dirpath={runs / 'checkpoints' / (checkpoints or name)}",
+        f"--checkpoint.every_n_train_steps={CHECKPOINT_EVERY}",
+    ]
+
+
+def final_spearman(runs: Path, name: str) -> float:
+    (run,) = (runs / name).iterdir()
+    with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
+        values = [float(row["val/spearman"]) for row in csv.DictReader(handle) if row.get("val/spearman")]
+    return values[-1]
+
+
+def kill_at_pause(args: list[str], callback_dir: Path, marker: Path) -> None:
+    """Run ``poolhead fit`` in a child process and SIGKILL it once it reports the pause step."""
+    callback_dir.mkdir()
+    (callback_dir / "pause_callback.py").write_text(PAUSE_CALLBACK, encoding="utf-8")
+    pause = f"--trainer.callbacks+={{class_path: pause_callback.PauseAtStep, init_args: {{step: {PAUSE_AT_STEP}, marker: {marker}}}}}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(callback_dir), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "poolhead.cli", *args, pause], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert child.poll() is None, f"the run ended before the pause:\n{child.stdout.read().decode()[-3000:]}"
+            assert time.monotonic() < deadline, "the run did not reach the pause step in 120 s"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_dir, tmp_path):
+    runs = tmp_path / "runs"
+    assert main([*fit_args(tiny_model_dir, data_dir, runs, "uninterrupted")]) == 0
+
+    killed = fit_args(tiny_model_dir, data_dir, runs, "killed")
+    marker = tmp_path / "paused"
+    kill_at_pause(killed, tmp_path / "callback", marker)
+    assert marker.read_text() == str(PAUSE_AT_STEP - STEPS_PER_EPOCH)  # killed inside epoch 1
+
+    # Whatever the kill interrupted, every checkpoint on disk is whole and loads without unpickling code.
+    checkpoints = sorted((runs / "checkpoints" / "killed").iterdir())
+    assert [p.name for p in checkpoints if p.suffix == ".ckpt"] and all(p.suffix == ".ckpt" for p in checkpoints)
+    for path in checkpoints:
+        torch.load(path, map_location="cpu", weights_only=True)
+    last = torch.load(runs / "checkpoints" / "killed" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 6 and last["epoch"] == 1
+    PoolingModule.load_from_checkpoint(
+        runs / "checkpoints" / "killed" / "last.ckpt", map_location="cpu", weights_only=True
+    )
+
+    resumed = fit_args(tiny_model_dir, data_dir, runs, "resumed", checkpoints="killed")
+    assert main([*resumed, "--ckpt_path=last"]) == 0
+
+    expected, got = final_spearman(runs, "uninterrupted"), final_spearman(runs, "resumed")
+    assert got == pytest.approx(expected, abs=0.1)
+    # The same batches in the same order: the head ends with the uninterrupted run's weights.
+    ends = [
+        torch.load(runs / "checkpoints" / name / "last.ckpt", map_location="cpu", weights_only=True)
+        for name in ("uninterrupted", "killed")
+    ]
+    assert ends[1]["global_step"] == ends[0]["global_step"] == EPOCHS * STEPS_PER_EPOCH
+    torch.testing.assert_close(ends[1]["state_dict"], ends[0]["state_dict"])
