@@ -273,17 +273,15 @@ class FixedStrategies:
             raise ValueError("no texts to encode; the evaluation data has no pairs")
         # Longest first: batches of similar length waste little compute on padding.
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        chunks: dict[str, list[Tensor]] = {name: [] for name in self.poolers}
+        result: dict[str, Tensor] = {}
         backbone = display_name(self.encoder.backbone.name_or_path)
         description = f"encode {backbone} ({len(self.poolers)} fixed strategies)"
         for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):
-            pooled = self.pool([texts[i] for i in order[start : start + batch_size]])
+            rows = torch.tensor(order[start : start + batch_size], dtype=torch.long)
+            pooled = self.pool([texts[i] for i in rows.tolist()])
+            # Written into place batch by batch: only the (N, D) results grow with the number of texts.
             for name, embeddings in pooled.items():
-                chunks[name].append(embeddings.cpu())
-        positions = torch.tensor(order, dtype=torch.long)
-        result = {}
-        for name, parts in chunks.items():
-            stacked = torch.cat(parts)
-            result[name] = torch.empty_like(stacked)
-            result[name][positions] = stacked
+                if name not in result:
+                    result[name] = torch.empty(len(texts), embeddings.shape[-1])
+                result[name][rows] = embeddings.cpu()
         return result

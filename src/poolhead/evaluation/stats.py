@@ -12,7 +12,7 @@ come from one ``argsort`` per chunk, never from a Python loop over the resamples
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,12 +76,21 @@ class PairResamples:
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}; e.g. 0.95")
         self.num_pairs, self.resamples, self.seed, self.confidence = num_pairs, resamples, seed, confidence
-        self.indices = np.random.default_rng(seed).integers(0, num_pairs, size=(resamples, num_pairs))
+
+    def index_blocks(self) -> Iterator[np.ndarray]:
+        """The (resamples, num_pairs) pair indices, drawn afresh block by block.
+
+        Never held whole (1000 resamples of 50k pairs would be 400 MB): the same seed redraws the
+        same stream, and numpy's generator gives the same integers in blocks as in one draw.
+        """
+        rng = np.random.default_rng(self.seed)
+        rows = max(1, CHUNK_ENTRIES // self.num_pairs)
+        for start in range(0, self.resamples, rows):
+            yield rng.integers(0, self.num_pairs, size=(min(rows, self.resamples - start), self.num_pairs))
 
     def estimate(self, value: float, metric_of_resamples: Callable[[np.ndarray], np.ndarray]) -> Estimate:
         """``metric_of_resamples`` maps an (r, N) block of indices to r metric values."""
-        rows = max(1, CHUNK_ENTRIES // self.num_pairs)
-        blocks = [metric_of_resamples(self.indices[i : i + rows]) for i in range(0, self.resamples, rows)]
+        blocks = [metric_of_resamples(block) for block in self.index_blocks()]
         samples = 100.0 * np.concatenate(blocks)
         low, high = percentile_interval(samples, self.confidence)
         return Estimate(100.0 * value, low, high, samples)
