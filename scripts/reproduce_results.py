@@ -1,0 +1,78 @@
+"""Reproduce README's results table: fit each config, export its best checkpoint, compare.
+
+    python scripts/reproduce_results.py                       # the frozen-MiniLM attention head
+    python scripts/reproduce_results.py --config configs/minilm_layers_attention_stsb.yaml --config ...
+
+Every step is the package's own command (``poolhead fit`` / ``export`` / ``compare``), so the
+figures are exactly what a user gets. The report of each config lands in
+``OUTPUT/<config name>/comparison.md``; a header with the date, machine and commands is
+printed first so the output can be pasted into README as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CONFIGS = ["configs/minilm_attention_stsb.yaml"]
+EVAL_SETS = ["../shared/data/stsb", "../shared/data/msrp"]
+
+
+def run(command: list[str]) -> None:
+    print(f"$ {shlex.join(command)}", flush=True)
+    subprocess.run(command, check=True)
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    found = sorted(run_dir.glob("**/checkpoints/best-*.ckpt"), key=os.path.getmtime)
+    if not found:
+        raise SystemExit(f"no best-*.ckpt under {run_dir}: did the fit log a validation metric?")
+    return found[-1]
+
+
+def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int | None) -> str:
+    name = config.stem
+    run_dir = output / name / "runs"
+    started = time.perf_counter()
+    run(["poolhead", "fit", "--config", str(config), "--trainer.logger.init_args.save_dir", str(run_dir),
+         "--trainer.enable_progress_bar", "false", *extra])
+    fit_seconds = time.perf_counter() - started
+    checkpoint = best_checkpoint(run_dir)
+    model_dir = output / name / "model"
+    run(["poolhead", "export", str(checkpoint), str(model_dir), "--overwrite"])
+    data = [arg for path in EVAL_SETS for arg in ("--data", path)]
+    limit = ["--limit", str(compare_limit)] if compare_limit else []
+    run(["poolhead", "compare", "--model", str(model_dir), *data, "--output", str(output / name), "--no-progress", *limit])
+    report = (output / name / "comparison.md").read_text()
+    return f"### {name}\n\nfit: {fit_seconds:.0f} s, best checkpoint `{checkpoint.name}`\n\n{report}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS))
+    parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
+    parser.add_argument("--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)")
+    parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
+    args = parser.parse_args()
+    extra = [a for a in args.extra if a != "--"]
+    output = Path(args.output)
+    header = (
+        f"Reproduced {datetime.date.today()} on {platform.node()} ({platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs), python {platform.python_version()}; command: "
+        f"`python {shlex.join(sys.argv)}`\n"
+    )
+    sections = [reproduce(Path(config), output, extra, args.compare_limit) for config in args.config or DEFAULT_CONFIGS]
+    text = header + "\n" + "\n".join(sections)
+    (output / "results.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
