@@ -23,6 +23,33 @@ def pytest_configure(config) -> None:
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: small models on a shared 2-core machine, where a second thread mostly
+    waits for a busy core (the MiniLM learning test took 56 s with 1 thread, 143 s with 2)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def offline_hub_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face hub cache, offline. huggingface_hub reads its env variables at import,
+    so the module constants (which transformers looks up at call time) are patched too."""
+    import huggingface_hub.constants
+
+    hub_cache = tmp_path / "hub"
+    hub_cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    return hub_cache
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "stsb" / "test.csv").is_file():

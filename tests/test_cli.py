@@ -6,9 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import huggingface_hub.constants
 import pytest
-import torch
 import yaml
 from standins import hub_cache_standin
 
@@ -25,13 +23,7 @@ def feature_cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["poolhead"])  # pytest's own arguments are not the CLI's
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny models on a shared 2-core machine: a second thread mostly waits for a busy core.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def read_metrics(run: Path) -> list[dict[str, str]]:
@@ -101,18 +93,6 @@ def test_every_shipped_config_parses(config, monkeypatch, capsys):
         assert_contains(parsed[section], written.get(section, {}), f"{config.name}: {section}")
     assert (REPO_ROOT / parsed["data"]["path"]).is_dir()
     assert parsed["checkpoint"]["monitor"] == written["checkpoint"]["monitor"]
-
-
-@pytest.fixture
-def offline_hub_cache(tmp_path, monkeypatch):
-    """An empty, offline Hugging Face hub cache (module constants patched: huggingface_hub reads env at import)."""
-    hub_cache = tmp_path / "hub"
-    hub_cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return hub_cache
 
 
 def test_bioclinicalbert_config_trains_on_a_hub_cache_standin(offline_hub_cache, tmp_path, monkeypatch):

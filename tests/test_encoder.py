@@ -3,7 +3,6 @@ folder or a hub id (through the real hub cache code path, with a local stand-in)
 
 from __future__ import annotations
 
-import huggingface_hub.constants
 import pytest
 import torch
 import torch.nn.functional as F
@@ -164,19 +163,6 @@ def test_sentence_transformers_folder_uses_its_max_seq_length(minilm_path):
     # all-MiniLM-L6-v2 is mean pooling + normalize: the same embeddings as sentence-transformers'.
     expected = SentenceTransformer(minilm_path, device="cpu").encode(TEXTS, convert_to_tensor=True)
     torch.testing.assert_close(encoder.encode(TEXTS), expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.fixture
-def offline_hub_cache(tmp_path, monkeypatch):
-    """An empty Hugging Face hub cache, offline. huggingface_hub reads its env variables at import,
-    so the module constants (which transformers looks up at call time) are patched too."""
-    hub_cache = tmp_path / "hub"
-    hub_cache.mkdir()
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    return hub_cache
 
 
 def test_hub_id_loads_through_the_hub_cache(offline_hub_cache):

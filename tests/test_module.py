@@ -22,14 +22,7 @@ def feature_cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small matmuls on a shared 2-core machine: a second thread mostly waits for a busy core
-    # (measured: the learning test takes 56 s with 1 thread, 143 s with 2, beside one other busy process).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def quiet_trainer(tmp_path: Path, **kwargs) -> L.Trainer:

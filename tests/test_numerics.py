@@ -34,12 +34,7 @@ POOLERS.update(
 PRECISIONS = ["autocast-float16", "autocast-bfloat16", "inputs-float16", "inputs-bfloat16"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained(config: dict):

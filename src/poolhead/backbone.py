@@ -83,17 +83,25 @@ def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:
     return str(folder), max_seq_length
 
 
+def resolve_max_length(max_length: int | None, limits: list[int | None]) -> int:
+    """``max_length``, or by default the smallest known limit of the model, capped at 512.
+
+    One rule for the backbone and the data module, so model and data always cut texts alike.
+    """
+    if max_length is None:
+        max_length = min([x for x in limits if x] + [MAX_POSITIONS_FALLBACK])
+    if max_length < 1:
+        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+    return int(max_length)
+
+
 def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Backbone:
     """AutoModel + AutoTokenizer; ``max_length`` defaults to the model's own limit (SBERT's if set)."""
     folder, sbert_max_length = transformer_folder(str(model_name_or_path))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModel.from_pretrained(folder)
-    if max_length is None:
-        limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
-        max_length = min(x for x in limits if x) if any(limits) else MAX_POSITIONS_FALLBACK
-        max_length = min(max_length, MAX_POSITIONS_FALLBACK)
-    if max_length < 1:
-        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+    limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+    max_length = resolve_max_length(max_length, limits)
     return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))
 
 

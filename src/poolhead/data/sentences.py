@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
-from poolhead.backbone import MAX_POSITIONS_FALLBACK, transformer_folder
+from poolhead.backbone import resolve_max_length, transformer_folder
 
 #: what the backbone's forward takes from a tokenizer; token_type_ids only when the tokenizer makes them
 FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -41,12 +41,7 @@ def load_tokenizer(
     else:
         kind = type(tokenizer).__name__
         raise TypeError(f"tokenizer must be a model name, a folder or a tokenizer object, got a {kind}")
-    if max_length is None:
-        limits.append(loaded.model_max_length)
-        max_length = min([x for x in limits if x] + [MAX_POSITIONS_FALLBACK])
-    if max_length < 1:
-        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
-    return loaded, int(max_length)
+    return loaded, resolve_max_length(max_length, [*limits, loaded.model_max_length])
 
 
 def _max_positions(folder: str) -> int | None:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from poolhead.backbone import MAX_POSITIONS_FALLBACK, Backbone, load_backbone, resolve_model_path
+from poolhead.backbone import Backbone, load_backbone, resolve_max_length, resolve_model_path
 from poolhead.encoder import Encoder, check_texts
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.layers import WeightedLayerPooling
@@ -190,8 +190,9 @@ def _layer_mix_as_pooler(model: Any) -> Pooler | None:
 
 
 def _max_length(max_seq_length: int | None, tokenizer: Any, model: Any) -> int:
-    limits = [max_seq_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
-    return min([x for x in limits if x] + [MAX_POSITIONS_FALLBACK]) if max_seq_length is None else max_seq_length
+    return resolve_max_length(
+        max_seq_length, [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+    )
 
 
 def _sentence_transformers_pooling(model: Any) -> str:
