@@ -238,6 +238,30 @@ def test_leftover_temporary_file_is_ignored(backbone, texts, tmp_path, caplog):
     assert_lookup_matches_backbone(cache, backbone, texts)
 
 
+def test_backbone_is_placed_on_its_device_outside_inference_mode(tiny_model_dir, texts, tmp_path, monkeypatch):
+    # Moving a model to a GPU inside inference mode makes its parameters and buffers inference
+    # tensors, and DDP's buffer broadcast then fails on the first validation step.
+    backbone = load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
+    moved_in_inference_mode = []
+    original_to = backbone.model.to
+
+    def recording_to(*args, **kwargs):
+        moved_in_inference_mode.append(torch.is_inference_mode_enabled())
+        return original_to(*args, **kwargs)
+
+    monkeypatch.setattr(backbone.model, "to", recording_to)
+    build(backbone, texts, tmp_path)
+    assert moved_in_inference_mode and not any(moved_in_inference_mode)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: a CPU move copies nothing")
+def test_cached_backbone_on_gpu_has_no_inference_tensors(tiny_model_dir, texts, tmp_path):
+    backbone = load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
+    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path, device=torch.device("cuda"), show_progress_bar=False)
+    tensors = [*backbone.model.parameters(), *backbone.model.buffers()]
+    assert tensors[0].is_cuda and not any(t.is_inference() for t in tensors)
+
+
 def test_progress_bar_shows_only_when_asked(backbone, texts, tmp_path, capsys):
     build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "a", show_progress_bar=True)
     assert "caching features" in capsys.readouterr().err

@@ -176,9 +176,16 @@ def _add_rows(index: dict[str, tuple[Chunk, int]], chunk: Chunk, wanted: set[str
             index.setdefault(text, (chunk, row))
 
 
-@torch.inference_mode()
 def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
+    # Move the model *outside* inference mode: .to(cuda) inside it would turn the backbone's
+    # parameters and buffers into inference tensors, which DDP's buffer broadcast then refuses
+    # ("Inplace update to inference tensor outside InferenceMode").
     model = backbone.model.to(device).eval()
+    with torch.inference_mode():
+        return _encode_batches(backbone, model, texts, layers, device, show_progress_bar)
+
+
+def _encode_batches(backbone: Backbone, model, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
     needs_hidden = layers != [LAST]
     pieces: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     lengths: list[int] = []
