@@ -249,3 +249,15 @@ def test_a_frozen_backbone_with_a_fixed_pooler_has_nothing_to_train(tiny_model_d
     model = PoolingModule(tiny_model_dir, pooler="mean")
     with pytest.raises(ValueError, match="nothing to train: pooler 'mean'.*freeze_backbone=false"):
         quiet_trainer(tmp_path, max_steps=1).fit(model, stsb_slice(data_dir, tiny_model_dir))
+
+
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_fine_tuning_without_gradient_clipping_warns(tiny_model_dir, data_dir, tmp_path, clip, recwarn):
+    model = PoolingModule(tiny_model_dir, pooler="mean", freeze_backbone=False)
+    quiet_trainer(tmp_path, max_steps=1, limit_val_batches=0, gradient_clip_val=clip).fit(
+        model, stsb_slice(data_dir, tiny_model_dir)
+    )
+    warned = [w for w in recwarn if "without gradient clipping" in str(w.message)]
+    assert len(warned) == (1 if clip is None else 0)
+    if warned:
+        assert "trainer.gradient_clip_val=1.0" in str(warned[0].message)

@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
@@ -218,6 +218,15 @@ class PoolingModule(L.LightningModule):
             raise ValueError(
                 f"nothing to train: pooler '{self.pooler.name}' has no parameters and the backbone is frozen; "
                 f"choose a learnable head (attention, latent_attention, weighted_layer) or set freeze_backbone=false"
+            )
+        if not self.freeze_backbone and not self.trainer.gradient_clip_val:
+            # Measured (scripts/sweep_finetune.py): MiniLM + CoSENT, 4 epochs at lr 2e-5 scores
+            # 84.75 on STS-B test unclipped, 86.22 clipped: the same as sentence-transformers'
+            # trainer, whose Hugging Face Trainer clips at norm 1 by default.
+            rank_zero_warn(
+                "fine-tuning the backbone without gradient clipping: pair losses give gradient norms of 50-150 "
+                "and the fine-tune learns less; set trainer.gradient_clip_val=1.0 (--trainer.gradient_clip_val 1.0), "
+                "as Hugging Face's Trainer and sentence-transformers do by default"
             )
         optimizer = torch.optim.AdamW(groups)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
