@@ -1,12 +1,13 @@
 """Reproduce README's results table: fit each config, export its best checkpoint, compare.
 
-    python scripts/reproduce_results.py                       # the frozen-MiniLM attention head
+    python scripts/reproduce_results.py     # frozen-MiniLM attention head, fine-tuned MiniLM + layer mix
     python scripts/reproduce_results.py --config configs/minilm_layers_attention_stsb.yaml --config ...
 
 Every step is the package's own command (``poolhead fit`` / ``export`` / ``compare``), so the
-figures are exactly what a user gets. The report of each config lands in
-``OUTPUT/<config name>/comparison.md``; a header with the date, machine and commands is
-printed first so the output can be pasted into README as it is.
+figures are exactly what a user gets. A config that fine-tunes its backbone is compared against
+the untouched backbone too (``--model`` twice), so its table holds the fixed strategies of both.
+The report of each config lands in ``OUTPUT/<config name>/comparison.md``; a header with the
+date, machine and commands is printed first so the output can be pasted into README as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_CONFIGS = ["configs/minilm_attention_stsb.yaml"]
+import yaml
+
+DEFAULT_CONFIGS = ["configs/minilm_attention_stsb.yaml", "configs/minilm_layers_finetune_stsb.yaml"]
 EVAL_SETS = ["../shared/data/stsb", "../shared/data/msrp"]
 
 
@@ -47,9 +50,13 @@ def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int |
     checkpoint = best_checkpoint(run_dir)
     model_dir = output / name / "model"
     run(["poolhead", "export", str(checkpoint), str(model_dir), "--overwrite"])
+    models = ["--model", str(model_dir)]
+    settings = yaml.safe_load(config.read_text()).get("model", {})
+    if settings.get("freeze_backbone") is False:
+        models += ["--model", settings["backbone"]]
     data = [arg for path in EVAL_SETS for arg in ("--data", path)]
     limit = ["--limit", str(compare_limit)] if compare_limit else []
-    run(["poolhead", "compare", "--model", str(model_dir), *data, "--output", str(output / name), "--no-progress", *limit])
+    run(["poolhead", "compare", *models, *data, "--output", str(output / name), "--no-progress", *limit])
     report = (output / name / "comparison.md").read_text()
     return f"### {name}\n\nfit: {fit_seconds:.0f} s, best checkpoint `{checkpoint.name}`\n\n{report}"
 
