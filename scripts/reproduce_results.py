@@ -40,13 +40,16 @@ def best_checkpoint(run_dir: Path) -> Path:
     return found[-1]
 
 
-def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int | None) -> str:
+def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int | None, reuse: bool) -> str:
     name = config.stem
     run_dir = output / name / "runs"
-    started = time.perf_counter()
-    run(["poolhead", "fit", "--config", str(config), "--trainer.logger.init_args.save_dir", str(run_dir),
-         "--trainer.enable_progress_bar", "false", *extra])
-    fit_seconds = time.perf_counter() - started
+    if reuse and list(run_dir.glob("**/checkpoints/best-*.ckpt")):
+        fitted = f"fit: reused the run already in `{run_dir}`"
+    else:
+        started = time.perf_counter()
+        run(["poolhead", "fit", "--config", str(config), "--trainer.logger.init_args.save_dir", str(run_dir),
+             "--trainer.enable_progress_bar", "false", *extra])
+        fitted = f"fit: {time.perf_counter() - started:.0f} s"
     checkpoint = best_checkpoint(run_dir)
     model_dir = output / name / "model"
     run(["poolhead", "export", str(checkpoint), str(model_dir), "--overwrite"])
@@ -58,7 +61,7 @@ def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int |
     limit = ["--limit", str(compare_limit)] if compare_limit else []
     run(["poolhead", "compare", *models, *data, "--output", str(output / name), "--no-progress", *limit])
     report = (output / name / "comparison.md").read_text()
-    return f"### {name}\n\nfit: {fit_seconds:.0f} s, best checkpoint `{checkpoint.name}`\n\n{report}"
+    return f"### {name}\n\n{fitted}, best checkpoint `{checkpoint.name}`\n\n{report}"
 
 
 def main() -> None:
@@ -66,6 +69,10 @@ def main() -> None:
     parser.add_argument("--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS))
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
     parser.add_argument("--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)")
+    parser.add_argument(
+        "--reuse-runs", action="store_true",
+        help="skip the fit of a config whose OUTPUT/<config name>/runs already holds a best checkpoint",
+    )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()
     extra = [a for a in args.extra if a != "--"]
@@ -75,7 +82,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs), python {platform.python_version()}; command: "
         f"`python {shlex.join(sys.argv)}`\n"
     )
-    sections = [reproduce(Path(config), output, extra, args.compare_limit) for config in args.config or DEFAULT_CONFIGS]
+    sections = [reproduce(Path(config), output, extra, args.compare_limit, args.reuse_runs) for config in args.config or DEFAULT_CONFIGS]
     text = header + "\n" + "\n".join(sections)
     (output / "results.md").write_text(text)
     print(text)

@@ -105,6 +105,10 @@ class PoolingModule(L.LightningModule):
             self.attach_feature_cache(sentences)
         self.val_metrics = PairMetrics(kind, self.hparams.num_labels)
         self.test_metrics = PairMetrics(kind, self.hparams.num_labels)
+        if stage == "fit":
+            # Before Lightning's "modules in eval mode at the start of training" check, which a
+            # fine-tuned backbone (left in eval mode by from_pretrained) would otherwise trip.
+            self.train()
 
     def attach_feature_cache(self, sentences: list[str]) -> None:
         """Serve this run's sentences from the feature cache (each DDP process encodes its share)."""
