@@ -106,8 +106,10 @@ class PoolingModule(L.LightningModule):
         self.val_metrics = PairMetrics(kind, self.hparams.num_labels)
         self.test_metrics = PairMetrics(kind, self.hparams.num_labels)
         if stage == "fit":
-            # Before Lightning's "modules in eval mode at the start of training" check, which a
-            # fine-tuned backbone (left in eval mode by from_pretrained) would otherwise trip.
+            # Lightning keeps the modes modules have when fit begins (restoring them after every
+            # validation), and from_pretrained leaves the backbone in eval mode: a backbone being
+            # fine-tuned must train with its dropout on. Set here, before Lightning's "modules in
+            # eval mode at the start of training" check.
             self.train()
 
     def attach_feature_cache(self, sentences: list[str]) -> None:
@@ -133,9 +135,6 @@ class PoolingModule(L.LightningModule):
         )
 
     def on_train_start(self) -> None:
-        # Lightning keeps the modes modules had when fit began, and from_pretrained leaves the
-        # backbone in eval mode: a backbone being fine-tuned must train with its dropout on.
-        self.train()
         if self.feature_cache is not None and self.logger is not None:
             stats = self.feature_cache.stats
             self.logger.log_metrics(

@@ -182,35 +182,32 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
     # ("Inplace update to inference tensor outside InferenceMode").
     model = backbone.model.to(device).eval()
     with torch.inference_mode():
-        return _encode_batches(backbone, model, texts, layers, device, show_progress_bar)
-
-
-def _encode_batches(backbone: Backbone, model, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
-    needs_hidden = layers != [LAST]
-    pieces: dict[int, list[Tensor]] = {layer: [] for layer in layers}
-    lengths: list[int] = []
-    # Longest first, so batches hold similar lengths and little compute goes to padding.
-    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    for start in tqdm(range(0, len(texts), ENCODE_BATCH_SIZE), desc="caching features", disable=not show_progress_bar):
-        batch = [texts[i] for i in order[start : start + ENCODE_BATCH_SIZE]]
-        features = backbone.tokenizer(
-            batch, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
-        ).to(device)
-        outputs = model(**features, output_hidden_states=needs_hidden)
-        batch_lengths = features["attention_mask"].sum(dim=1).tolist()
-        for layer in layers:
-            states = outputs.last_hidden_state if layer == LAST else outputs.hidden_states[layer]
-            states = states.to(torch.float16).cpu()
-            pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths))
-        lengths.extend(batch_lengths)
-    restore = sorted(range(len(texts)), key=lambda i: order[i])
-    offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
-    offsets[1:] = torch.tensor([lengths[i] for i in restore]).cumsum(0)
-    return Chunk(
-        texts=texts,
-        layers={layer: torch.cat([pieces[layer][i] for i in restore]) for layer in layers},
-        offsets=offsets,
-    )
+        needs_hidden = layers != [LAST]
+        pieces: dict[int, list[Tensor]] = {layer: [] for layer in layers}
+        lengths: list[int] = []
+        # Longest first, so batches hold similar lengths and little compute goes to padding.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        batches = range(0, len(texts), ENCODE_BATCH_SIZE)
+        for start in tqdm(batches, desc="caching features", disable=not show_progress_bar):
+            batch = [texts[i] for i in order[start : start + ENCODE_BATCH_SIZE]]
+            features = backbone.tokenizer(
+                batch, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
+            ).to(device)
+            outputs = model(**features, output_hidden_states=needs_hidden)
+            batch_lengths = features["attention_mask"].sum(dim=1).tolist()
+            for layer in layers:
+                states = outputs.last_hidden_state if layer == LAST else outputs.hidden_states[layer]
+                states = states.to(torch.float16).cpu()
+                pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths))
+            lengths.extend(batch_lengths)
+        restore = sorted(range(len(texts)), key=lambda i: order[i])
+        offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
+        offsets[1:] = torch.tensor([lengths[i] for i in restore]).cumsum(0)
+        return Chunk(
+            texts=texts,
+            layers={layer: torch.cat([pieces[layer][i] for i in restore]) for layer in layers},
+            offsets=offsets,
+        )
 
 
 def _assemble(
