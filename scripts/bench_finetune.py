@@ -5,17 +5,19 @@
   (st)       SentenceTransformerTrainer on the MiniLM folder as shipped (Transformer > mean Pooling >
              Normalize), CoSENT, 4 epochs, batch 32, lr 2e-5, 10 % warmup, no evaluation while training.
   (poolhead) ``poolhead fit --config CONFIG`` (default configs/minilm_layers_finetune_stsb.yaml:
-             4 epochs, batch 32, 10 % warmup, gradients clipped at 1 like the Trainer's default, with a
-             learned mix of the top 4 layers and backbone lr 5e-5), which also validates every epoch and
-             keeps the best checkpoint; then ``poolhead export``.
+             4 epochs, random batches of 32, 10 % warmup, gradients clipped at 1 like the Trainer's
+             default, with a learned mix of the top 4 layers, backbone lr 5e-5, each batch run in
+             length-sorted chunks of 16 sentences), which also validates every epoch and keeps the
+             best checkpoint; then ``poolhead export``.
 
 Both train on all of STS-B train and are scored the same way at the end: sentence-transformers'
 ``EmbeddingSimilarityEvaluator`` (Spearman ×100 of cosine similarity) on STS-B test. By default the
 two run one after the other, each with the whole machine (``--threads``, default all cores);
 ``--concurrent`` runs them at the same time instead, so they share whatever else loads the machine.
-Wall time is each one's own: for sentence-transformers loading and training, for poolhead the whole
-``poolhead fit`` process (start-up, per-epoch validation and checkpoints included); the final
-test evaluation is not timed.
+poolhead runs first, so a run that misses the quality target shows it early. Wall time is each
+one's own: for sentence-transformers loading and training, for poolhead the whole ``poolhead fit``
+process (start-up, per-epoch validation and checkpoints included); the final test evaluation is
+not timed.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def main() -> None:
         return
     output.mkdir(parents=True, exist_ok=True)
     children = {}
-    for side in ("st", "poolhead"):
+    for side in ("poolhead", "st"):
         # Each side logs to its own file: a pipe nobody reads would stall the other run.
         log = open(output / f"{side}.log", "w")
         command = [sys.executable, __file__, "--only", side, *sys.argv[1:]]

@@ -13,6 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from poolhead.backbone import fingerprint, load_backbone
 from poolhead.cache import LAST, build_feature_cache
+from poolhead.data.batching import length_chunks
 from poolhead.encoder import resolve_pooler
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
@@ -45,6 +46,11 @@ class PoolingModule(L.LightningModule):
             (stored on disk, reused by later epochs and runs) instead of every epoch.
         cache_dir: where the feature cache lives (default ``$POOLHEAD_CACHE_DIR`` or
             ``~/.cache/poolhead/features``); must be shared by all nodes under multi-node DDP.
+        forward_chunk_size: run the backbone over a batch's sentences (both sides together)
+            sorted by length, this many at a time, each chunk padded only to its own longest
+            sentence. Same batches, same loss, less padding computed: fine-tuning MiniLM on
+            STS-B on CPU takes about half the time with 16. ``None`` runs each side as one
+            forward pass, which keeps a GPU busier. Unused when the feature cache serves the batch.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class PoolingModule(L.LightningModule):
         label_threshold: float = 0.5,
         cache: bool = True,
         cache_dir: str | None = None,
+        forward_chunk_size: int | None = None,
     ) -> None:
         super().__init__()
         self.backbone = load_backbone(backbone, max_length=max_length)
@@ -75,6 +82,9 @@ class PoolingModule(L.LightningModule):
         self.loss = build_loss(loss, embedding_dim=self.pooler.output_dim, num_labels=num_labels, **(loss_kwargs or {}))
         self.freeze_backbone = freeze_backbone
         self.normalize = normalize
+        if forward_chunk_size is not None and forward_chunk_size < 1:
+            raise ValueError(f"forward_chunk_size must be a positive number of sentences or None, got {forward_chunk_size}")
+        self.forward_chunk_size = forward_chunk_size
         self.backbone_model.requires_grad_(not freeze_backbone)
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
         self.save_hyperparameters(ignore=["pooler", "pooler_kwargs"])
@@ -166,6 +176,12 @@ class PoolingModule(L.LightningModule):
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
     def embed_pairs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+        if self.forward_chunk_size and self.feature_cache is None:
+            chunks = length_chunks([batch["features_a"], batch["features_b"]], self.forward_chunk_size)
+            if chunks is not None:
+                rows = torch.cat([chunk_rows for chunk_rows, _ in chunks])
+                embeddings = torch.cat([self(features) for _, features in chunks])[torch.argsort(rows)]
+                return embeddings.split(batch["features_a"]["attention_mask"].shape[0])
         return self(batch["features_a"], batch.get("sentence_ids_a")), self(batch["features_b"], batch.get("sentence_ids_b"))
 
     # --- steps -----------------------------------------------------------------------------
