@@ -7,6 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from standins import hub_cache_standin
 
@@ -78,6 +79,24 @@ def assert_contains(parsed: dict, written: dict, where: str) -> None:
             assert_contains(parsed[key], value, f"{where}.{key}")
         else:
             assert parsed[key] == value, f"{where}.{key}: {parsed[key]!r} != {value!r}"
+
+
+@pytest.mark.parametrize("no_validation", ["--data.validation_split=null", "--trainer.limit_val_batches=0"])
+def test_fit_without_validation_runs_every_epoch(tiny_model_dir, data_dir, tmp_path, no_validation, capsys):
+    # Early stopping watches val/spearman; without validation it used to end the run with a
+    # RuntimeError after the first epoch.
+    runs = tmp_path / "runs"
+    args = [
+        "fit", f"--model.backbone={tiny_model_dir}", "--model.pooler_kwargs={num_heads: 2}",
+        f"--data.path={data_dir / 'stsb'}", "--data.limit_train_pairs=32", "--data.batch_size=16",
+        "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.max_epochs=2",
+        f"--trainer.logger.init_args.save_dir={runs}", "--trainer.logger.init_args.name=noval", no_validation,
+    ]
+    assert main(args) == 0
+    run = runs / "noval" / "version_0"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 4  # 2 epochs x 2 steps
+    assert not logged(read_metrics(run), "val/spearman")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)

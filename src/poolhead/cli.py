@@ -8,6 +8,7 @@ import sys
 
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info
 
 from poolhead.data import SentencePairDataModule
 from poolhead.module import PoolingModule
@@ -44,6 +45,16 @@ class PoolheadCLI(LightningCLI):
         parser.set_defaults(
             {"early_stopping.monitor": "val/spearman", "early_stopping.mode": "max", "early_stopping.patience": 3}
         )
+
+    def before_fit(self) -> None:
+        # Early stopping watches a validation metric: a run without validation (no validation
+        # split, or limit_val_batches 0) would otherwise die with an error after its first epoch.
+        no_split = getattr(self.datamodule, "split_names", {}).get("validation", "") is None
+        if no_split or self.trainer.limit_val_batches == 0:
+            stoppers = [c for c in self.trainer.callbacks if isinstance(c, EarlyStopping)]
+            if stoppers:
+                self.trainer.callbacks = [c for c in self.trainer.callbacks if c not in stoppers]
+                rank_zero_info("no validation in this run: early stopping is off, every epoch runs")
 
 
 def run_lightning(args: list[str] | None = None) -> PoolheadCLI:
