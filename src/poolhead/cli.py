@@ -49,8 +49,7 @@ class PoolheadCLI(LightningCLI):
     def before_fit(self) -> None:
         # Early stopping watches a validation metric: a run without validation (no validation
         # split, or limit_val_batches 0) would otherwise die with an error after its first epoch.
-        no_split = getattr(self.datamodule, "split_names", {}).get("validation", "") is None
-        if no_split or self.trainer.limit_val_batches == 0:
+        if self.datamodule.split_names["validation"] is None or self.trainer.limit_val_batches == 0:
             stoppers = [c for c in self.trainer.callbacks if isinstance(c, EarlyStopping)]
             if stoppers:
                 self.trainer.callbacks = [c for c in self.trainer.callbacks if c not in stoppers]

@@ -48,8 +48,8 @@ class PoolingModule(L.LightningModule):
             ``~/.cache/poolhead/features``); must be shared by all nodes under multi-node DDP.
         forward_chunk_size: run the backbone over a batch's sentences (both sides together)
             sorted by length, this many at a time, each chunk padded only to its own longest
-            sentence. Same batches, same loss, less padding computed: fine-tuning MiniLM on
-            STS-B on CPU takes about half the time with 16. ``None`` runs each side as one
+            sentence. Same batches, same loss, less padding computed: with 16, fine-tuning MiniLM
+            on STS-B computes 0.53x the token slots and takes 0.65x the time on CPU. ``None`` runs each side as one
             forward pass, which keeps a GPU busier. Unused when the feature cache serves the batch.
     """
 
@@ -83,7 +83,9 @@ class PoolingModule(L.LightningModule):
         self.freeze_backbone = freeze_backbone
         self.normalize = normalize
         if forward_chunk_size is not None and forward_chunk_size < 1:
-            raise ValueError(f"forward_chunk_size must be a positive number of sentences or None, got {forward_chunk_size}")
+            raise ValueError(
+                f"forward_chunk_size must be a positive number of sentences or None, got {forward_chunk_size}"
+            )
         self.forward_chunk_size = forward_chunk_size
         self.backbone_model.requires_grad_(not freeze_backbone)
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.

@@ -198,12 +198,11 @@ def pair_lengths(table: SentenceTable, pairs: SentencePairs) -> list[int]:
     return [x + y for x, y in zip(a, b)]
 
 
-
 def length_chunks(sides: Sequence[dict[str, Tensor]], chunk_size: int) -> list[tuple[Tensor, dict[str, Tensor]]] | None:
     """The sentences of all ``sides`` of a batch, sorted by length, in chunks padded to their own longest.
 
     A random batch is padded to its longest sentence, so most of what the backbone computes is
-    padding (STS-B: about half). Sorting the batch's sentences (both sides together) by length
+    padding (STS-B train, MiniLM tokens, batches of 32 pairs: 60 % of the token slots). Sorting the batch's sentences (both sides together) by length
     and cutting them into chunks of ``chunk_size`` leaves each chunk only its own padding. The
     batch itself does not change, nor does the loss: with the mask, a sentence's token
     embeddings do not depend on the padding behind it or on the rows beside it.
