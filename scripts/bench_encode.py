@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> dict:
         "sentences_per_s": {name: len(texts) / s for name, s in median.items()},
         # Each repeat times both models back to back: their ratio cancels the machine's drift between repeats.
         "overhead_percent": statistics.median(
-            (e / o - 1) * 100 for e, o in zip(seconds["exported"], seconds["original"])
+            (e / o - 1) * 100 for e, o in zip(seconds["exported"], seconds["original"], strict=False)
         ),
         "overhead_of_medians_percent": (median["exported"] / median["original"] - 1) * 100,
         # An untrained attention head weighs every token alike, i.e. it is mean pooling: same embeddings.

@@ -63,9 +63,21 @@ def run_poolhead(args: argparse.Namespace) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     started = time.perf_counter()
     subprocess.run(
-        ["poolhead", "fit", "--config", args.config, "--trainer.max_epochs", str(args.epochs),
-         "--trainer.logger.init_args.save_dir", str(out / "runs"), "--trainer.enable_progress_bar", "false"],
-        check=True, env=env, cwd=REPO,
+        [
+            "poolhead",
+            "fit",
+            "--config",
+            args.config,
+            "--trainer.max_epochs",
+            str(args.epochs),
+            "--trainer.logger.init_args.save_dir",
+            str(out / "runs"),
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
+        check=True,
+        env=env,
+        cwd=REPO,
     )
     seconds = time.perf_counter() - started
     best = sorted((out / "runs").glob("**/checkpoints/best-*.ckpt"), key=os.path.getmtime)[-1]
@@ -111,13 +123,17 @@ def main() -> None:
     how = "concurrent" if args.concurrent else "one after the other"
     print(f"STS-B train (5,749 pairs), {args.epochs} epochs, batch 32; runs {how}, {args.threads} thread(s) each")
     for result in results.values():
-        print(f"{result['method']:<55} train {result['train_s']:7.0f} s   STS-B test Spearman {result['test_spearman']:.2f}")
+        train_s, spearman = result["train_s"], result["test_spearman"]
+        print(f"{result['method']:<55} train {train_s:7.0f} s   STS-B test Spearman {spearman:.2f}")
     ratio = results["poolhead"]["train_s"] / results["st"]["train_s"]
     gain = results["poolhead"]["test_spearman"] - results["st"]["test_spearman"]
     print(f"time poolhead/st = {ratio:.2f} (target <= 1.0: {'PASS' if ratio <= 1.0 else 'FAIL'})")
-    print(f"Spearman poolhead - st = {gain:+.2f}; poolhead >= 86.5: {'PASS' if results['poolhead']['test_spearman'] >= 86.5 else 'FAIL'}")
+    quality = "PASS" if results["poolhead"]["test_spearman"] >= 86.5 else "FAIL"
+    print(f"Spearman poolhead - st = {gain:+.2f}; poolhead >= 86.5: {quality}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"epochs": args.epochs, "threads": args.threads, "results": results}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"epochs": args.epochs, "threads": args.threads, "results": results}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ def measure(args: argparse.Namespace) -> dict:
                 writer = csv.writer(handle)
                 writer.writerow(["sentence1", "sentence2", "score"])
                 scores = random.Random(0)
-                writer.writerows([a, b, round(scores.random(), 3)] for a, b in zip(texts[::2], texts[1::2]))
+                writer.writerows(
+                    [a, b, round(scores.random(), 3)] for a, b in zip(texts[::2], texts[1::2], strict=False)
+                )
             del texts
             command = [
                 "compare",

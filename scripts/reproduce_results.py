@@ -47,8 +47,19 @@ def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int |
         fitted = f"fit: reused the run already in `{run_dir}`"
     else:
         started = time.perf_counter()
-        run(["poolhead", "fit", "--config", str(config), "--trainer.logger.init_args.save_dir", str(run_dir),
-             "--trainer.enable_progress_bar", "false", *extra])
+        run(
+            [
+                "poolhead",
+                "fit",
+                "--config",
+                str(config),
+                "--trainer.logger.init_args.save_dir",
+                str(run_dir),
+                "--trainer.enable_progress_bar",
+                "false",
+                *extra,
+            ]
+        )
         fitted = f"fit: {time.perf_counter() - started:.0f} s"
     checkpoint = best_checkpoint(run_dir)
     model_dir = output / name / "model"
@@ -66,11 +77,16 @@ def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int |
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS))
-    parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
-    parser.add_argument("--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)")
     parser.add_argument(
-        "--reuse-runs", action="store_true",
+        "--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS)
+    )
+    parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
+    parser.add_argument(
+        "--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)"
+    )
+    parser.add_argument(
+        "--reuse-runs",
+        action="store_true",
         help="skip the fit of a config whose OUTPUT/<config name>/runs already holds a best checkpoint",
     )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
@@ -82,7 +98,10 @@ def main() -> None:
         f"{os.cpu_count()} CPUs), python {platform.python_version()}; command: "
         f"`python {shlex.join(sys.argv)}`\n"
     )
-    sections = [reproduce(Path(config), output, extra, args.compare_limit, args.reuse_runs) for config in args.config or DEFAULT_CONFIGS]
+    sections = [
+        reproduce(Path(config), output, extra, args.compare_limit, args.reuse_runs)
+        for config in args.config or DEFAULT_CONFIGS
+    ]
     text = header + "\n" + "\n".join(sections)
     (output / "results.md").write_text(text)
     print(text)

@@ -22,8 +22,9 @@ def read_split(data_dir: Path | str, name: str) -> dict[str, list]:
     }
 
 
-def train_cosent(model, train: dict[str, list], *, epochs: int, batch_size: int, lr: float, seed: int = 42,
-                 weight_decay: float = 0.0):
+def train_cosent(
+    model, train: dict[str, list], *, epochs: int, batch_size: int, lr: float, seed: int = 42, weight_decay: float = 0.0
+):
     """``SentenceTransformerTrainer`` with CoSENT, 10 % warmup and linear decay, the Trainer's other
     defaults (gradient clipping at norm 1), nothing saved, logged or evaluated while training.
 

@@ -91,8 +91,13 @@ def fit_poolhead(recipe: dict, args: argparse.Namespace) -> dict:
 
     L.seed_everything(recipe.get("seed", 42), verbose=False)
     model_kwargs = {
-        "backbone": args.backbone, "loss": "cosent", "freeze_backbone": False, "max_length": 256,
-        "weight_decay": 0.01, "warmup_ratio": 0.1, **recipe["model"],
+        "backbone": args.backbone,
+        "loss": "cosent",
+        "freeze_backbone": False,
+        "max_length": 256,
+        "weight_decay": 0.01,
+        "warmup_ratio": 0.1,
+        **recipe["model"],
     }
     data_kwargs = {"batch_size": 32, **recipe.get("data", {})}
     data = SentencePairDataModule(
@@ -106,20 +111,30 @@ def fit_poolhead(recipe: dict, args: argparse.Namespace) -> dict:
 
         callbacks.append(EMAWeightAveraging(decay=recipe["ema"]))
     trainer = L.Trainer(
-        max_epochs=args.epochs, accelerator="auto", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks, num_sanity_val_steps=0,
+        max_epochs=args.epochs,
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+        num_sanity_val_steps=0,
         gradient_clip_val=recipe.get("clip"),
     )
     started = time.perf_counter()
     trainer.fit(module, datamodule=data)
     train_s = time.perf_counter() - started
     (result,) = trainer.test(module, datamodule=data, verbose=False)
-    return {"train_s": round(train_s, 1), "val_by_epoch": scores.val, "test_spearman": round(result["test/spearman"], 2)}
+    return {
+        "train_s": round(train_s, 1),
+        "val_by_epoch": scores.val,
+        "test_spearman": round(result["test/spearman"], 2),
+    }
 
 
 def fit_st(lr: float, args: argparse.Namespace) -> dict:
     from sentence_transformers import SentenceTransformer
-
     from st_reference import read_split, spearman_on_test, train_cosent
 
     train = read_split(args.data, "train")
@@ -129,7 +144,11 @@ def fit_st(lr: float, args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     train_cosent(model, train, epochs=args.epochs, batch_size=32, lr=lr)
     train_s = time.perf_counter() - started
-    return {"train_s": round(train_s, 1), "val_by_epoch": [], "test_spearman": round(spearman_on_test(model, args.data), 2)}
+    return {
+        "train_s": round(train_s, 1),
+        "val_by_epoch": [],
+        "test_spearman": round(spearman_on_test(model, args.data), 2),
+    }
 
 
 def main() -> None:
@@ -170,7 +189,9 @@ def main() -> None:
                 break
             name = pending.pop(0)
             command = [sys.executable, __file__, "--run", name, *sys.argv[1:]]
-            running[name] = subprocess.Popen(command, stdout=open(output / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+            running[name] = subprocess.Popen(
+                command, stdout=open(output / f"{name}.log", "w"), stderr=subprocess.STDOUT
+            )
         for name, child in list(running.items()):
             if child.poll() is not None:
                 del running[name]

@@ -20,6 +20,7 @@ def pytest_configure(config) -> None:
 
         os.environ["POOLHEAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="poolhead-test-cache-")
 
+
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 

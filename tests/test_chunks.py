@@ -30,7 +30,12 @@ def fine_tuning(tiny_model_dir: str, chunk: int | None, pooler: str = "attention
     torch.manual_seed(0)
     kwargs = {"layers": 2} if pooler == "weighted_layer" else None  # the tiny BERT has 2 layers
     model = PoolingModule(
-        tiny_model_dir, pooler=pooler, pooler_kwargs=kwargs, freeze_backbone=False, cache=False, forward_chunk_size=chunk
+        tiny_model_dir,
+        pooler=pooler,
+        pooler_kwargs=kwargs,
+        freeze_backbone=False,
+        cache=False,
+        forward_chunk_size=chunk,
     )
     return model.eval()  # no dropout: both runs must compute the same function
 
@@ -69,7 +74,7 @@ def test_each_chunk_holds_sorted_sentences_padded_to_its_own_longest():
     assert widths == [12, 5, 2]  # longest of (12, 9, 6), (5, 4, 3), (2, 1)
     for chunk_rows, features in chunks:
         assert features["attention_mask"].sum(dim=1).tolist() == all_lengths[chunk_rows].tolist()
-    padded_cells = sum(len(r) * w for (r, _), w in zip(chunks, widths))
+    padded_cells = sum(len(r) * w for (r, _), w in zip(chunks, widths, strict=False))
     assert padded_cells == 3 * 12 + 3 * 5 + 2 * 2 < 8 * 12  # 55 token slots instead of 96
 
 
@@ -80,17 +85,24 @@ def test_left_padded_features_run_unchunked(tiny_model_dir):
     plain.backbone.tokenizer.padding_side = "left"
     batch = pair_batch(plain)
     with torch.no_grad():
-        for got, want in zip(chunked.embed_pairs(batch), plain.embed_pairs(batch)):
+        for got, want in zip(chunked.embed_pairs(batch), plain.embed_pairs(batch), strict=False):
             torch.testing.assert_close(got, want)
 
 
 def test_validation_scores_the_same_with_chunks(tiny_model_dir, data_dir, tmp_path):
     scores = []
     for chunk in (None, 5):
-        data = SentencePairDataModule(str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_eval_pairs=40)
+        data = SentencePairDataModule(
+            str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_eval_pairs=40
+        )
         model = fine_tuning(tiny_model_dir, chunk)
-        trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-                            default_root_dir=tmp_path)
+        trainer = L.Trainer(
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
+        )
         scores.append(trainer.validate(model, data, verbose=False)[0])
     assert scores[1]["val/spearman"] == pytest.approx(scores[0]["val/spearman"], abs=1e-3)
     assert scores[1]["val/loss"] == pytest.approx(scores[0]["val/loss"], abs=1e-4)

@@ -87,10 +87,18 @@ def test_fit_without_validation_runs_every_epoch(tiny_model_dir, data_dir, tmp_p
     # RuntimeError after the first epoch.
     runs = tmp_path / "runs"
     args = [
-        "fit", f"--model.backbone={tiny_model_dir}", "--model.pooler_kwargs={num_heads: 2}",
-        f"--data.path={data_dir / 'stsb'}", "--data.limit_train_pairs=32", "--data.batch_size=16",
-        "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false", "--trainer.max_epochs=2",
-        f"--trainer.logger.init_args.save_dir={runs}", "--trainer.logger.init_args.name=noval", no_validation,
+        "fit",
+        f"--model.backbone={tiny_model_dir}",
+        "--model.pooler_kwargs={num_heads: 2}",
+        f"--data.path={data_dir / 'stsb'}",
+        "--data.limit_train_pairs=32",
+        "--data.batch_size=16",
+        "--trainer.accelerator=cpu",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.max_epochs=2",
+        f"--trainer.logger.init_args.save_dir={runs}",
+        "--trainer.logger.init_args.name=noval",
+        no_validation,
     ]
     assert main(args) == 0
     run = runs / "noval" / "version_0"

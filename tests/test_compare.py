@@ -12,8 +12,8 @@ import torch
 from scipy import stats as scipy_stats
 
 from poolhead import Encoder
-from poolhead.commands import compare as compare_command
 from poolhead.backbone import load_backbone
+from poolhead.commands import compare as compare_command
 from poolhead.evaluation import EmbeddingModel, FixedStrategies, compare, write_report
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling
 

@@ -64,7 +64,9 @@ def test_stsb_batch_holds_the_file_pairs_tokenized(stsb, data_dir):
         assert mask.shape == features["input_ids"].shape and mask.shape[0] == 8
         assert (mask.cumprod(dim=1) == mask).all()  # right padding: no real token after a pad
         assert mask.sum(dim=1).max() == mask.shape[1]  # as long as the longest sentence, no longer
-        for row, (pair_id, sentence_id) in enumerate(zip(batch["pair_ids"], batch[f"sentence_ids_{side}"])):
+        for row, (pair_id, sentence_id) in enumerate(
+            zip(batch["pair_ids"], batch[f"sentence_ids_{side}"], strict=False)
+        ):
             text = rows[pair_id][column]
             assert stsb.sentences[sentence_id] == text
             expected = stsb.tokenizer(text, truncation=True, max_length=stsb.max_length)["input_ids"]
@@ -135,7 +137,7 @@ def test_jsonl_and_parquet_folders(tmp_path, tiny_model_dir):
     columns = {name: [row[i] for row in GOOD_ROWS] for i, name in enumerate(("sentence1", "sentence2", "score"))}
     (tmp_path / "jsonl").mkdir()
     with open(tmp_path / "jsonl" / "test.jsonl", "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(dict(zip(columns, row))) + "\n" for row in GOOD_ROWS)
+        handle.writelines(json.dumps(dict(zip(columns, row, strict=False))) + "\n" for row in GOOD_ROWS)
     (tmp_path / "parquet").mkdir()
     pq.write_table(pa.table(columns), tmp_path / "parquet" / "test.parquet")
     for folder in ("jsonl", "parquet"):
@@ -183,8 +185,13 @@ def test_workers_persist(tmp_path, tiny_model_dir):
 @pytest.fixture(scope="module")
 def grouped(data_dir, minilm_path):
     data = SentencePairDataModule(
-        str(data_dir / "stsb"), tokenizer=minilm_path, batch_size=16, group_by_length=True, limit_train_pairs=800,
-        limit_eval_pairs=16, seed=3,
+        str(data_dir / "stsb"),
+        tokenizer=minilm_path,
+        batch_size=16,
+        group_by_length=True,
+        limit_train_pairs=800,
+        limit_eval_pairs=16,
+        seed=3,
     )
     data.setup("fit")
     return data
@@ -209,8 +216,10 @@ def test_group_by_length_pads_less_and_covers_every_pair(grouped):
 
 def test_group_by_length_shards_across_ranks(grouped):
     pairs = grouped.pairs["train"]
-    lengths = [len(grouped.table.encodings["input_ids"][a]) + len(grouped.table.encodings["input_ids"][b])
-               for a, b in zip(pairs.ids_a, pairs.ids_b)]
+    lengths = [
+        len(grouped.table.encodings["input_ids"][a]) + len(grouped.table.encodings["input_ids"][b])
+        for a, b in zip(pairs.ids_a, pairs.ids_b, strict=False)
+    ]
     shards = []
     for rank in (0, 1):
         sampler = DistributedSampler(pairs, num_replicas=2, rank=rank, shuffle=True, seed=0)
@@ -298,8 +307,11 @@ def test_scores_must_be_numbers(tmp_path, tiny_model_dir, score, shown):
 
 def test_scores_outside_unit_interval_suggest_score_scale(tmp_path, tiny_model_dir):
     path = write_csv(tmp_path, "test.csv", [["A cat.", "A dog.", 4.2], ["A man.", "A woman.", 0.5], ["A.", "B.", 5]])
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]; 2 row\(s\) do not: data row 1 \('4.2'\); data row 3 "
-                       r"\('5'\).*pass score_scale=5.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"must lie in \[0, 1\]; 2 row\(s\) do not: data row 1 \('4.2'\); data row 3 "
+        r"\('5'\).*pass score_scale=5.0",
+    ):
         load(path, tiny_model_dir)
     data = load(path, tiny_model_dir, score_scale=5.0)
     assert data.pairs["test"].labels == pytest.approx([0.84, 0.1, 1.0])

@@ -116,7 +116,7 @@ def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_d
 
     assert [r["world_size"] for r in ranks] == [WORLD_SIZE] * WORLD_SIZE
     # Each step, the loss scored the b's of both processes' batches: the global batch, 16, 16, then 6 + 6.
-    global_batches = [sum(sizes) for sizes in zip(*(r["local_batch_sizes"] for r in ranks))]
+    global_batches = [sum(sizes) for sizes in zip(*(r["local_batch_sizes"] for r in ranks), strict=False)]
     assert global_batches == [16, 16, 12]
     for rank in ranks:
         assert rank["num_candidates"] == global_batches

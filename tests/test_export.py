@@ -335,7 +335,9 @@ def test_with_pooler_replaces_the_pooling_of_an_existing_model(minilm_path, mini
     expected = Encoder(minilm_backbone, pooler=head, normalize=True).encode(TEXTS)
     torch.testing.assert_close(encode(model), expected, atol=1e-5, rtol=0)
     out = save_sentence_transformer(model, tmp_path / "minilm-attention")
-    torch.testing.assert_close(encode(SentenceTransformer(str(out), trust_remote_code=True)), expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        encode(SentenceTransformer(str(out), trust_remote_code=True)), expected, atol=1e-5, rtol=0
+    )
 
 
 @pytest.mark.integration

@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 from transformers.dynamic_module_utils import get_relative_import_files
 

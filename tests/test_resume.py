@@ -89,7 +89,8 @@ def kill_at_pause(args: list[str], callback_dir: Path, marker: Path) -> None:
     """Run ``poolhead fit`` in a child process and SIGKILL it once it reports the pause step."""
     callback_dir.mkdir()
     (callback_dir / "pause_callback.py").write_text(PAUSE_CALLBACK, encoding="utf-8")
-    pause = f"--trainer.callbacks+={{class_path: pause_callback.PauseAtStep, init_args: {{step: {PAUSE_AT_STEP}, marker: {marker}}}}}"
+    init_args = f"{{step: {PAUSE_AT_STEP}, marker: {marker}}}"
+    pause = f"--trainer.callbacks+={{class_path: pause_callback.PauseAtStep, init_args: {init_args}}}"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(callback_dir), os.environ.get("PYTHONPATH", "")]),

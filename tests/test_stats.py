@@ -145,7 +145,7 @@ def test_thresholds_are_the_ones_sentence_transformers_chooses():
     from sentence_transformers.sentence_transformer.evaluation import BinaryClassificationEvaluator as Evaluator
 
     rng = np.random.default_rng(11)
-    for trial in range(5):
+    for _trial in range(5):
         labels = rng.integers(0, 2, 120)
         similarities = np.round(0.5 * labels + rng.standard_normal(120) * 0.4, 2)  # ties
         accuracy, threshold = best_accuracy_threshold(similarities, labels)

@@ -20,7 +20,10 @@ EXTRA_COMMANDS = {
     "inspect": ("inspect", "show how strategies and learned heads see one text"),
 }
 TRAINER_DEFAULTS = {
-    "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs", "name": "poolhead"}},
+    "logger": {
+        "class_path": "lightning.pytorch.loggers.CSVLogger",
+        "init_args": {"save_dir": "runs", "name": "poolhead"},
+    },
 }
 
 

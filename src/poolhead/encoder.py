@@ -100,9 +100,7 @@ class Encoder:
         return outputs.last_hidden_state, features["attention_mask"], outputs.hidden_states
 
     @torch.inference_mode()
-    def encode(
-        self, texts: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None
-    ) -> Tensor:
+    def encode(self, texts: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None) -> Tensor:
         """(N, D) float32 CPU tensor of sentence embeddings, in the order of ``texts``."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)

@@ -106,6 +106,6 @@ def show_tokenization(inputs: Any, tokenizer: Any, index: int = 0) -> list[str]:
     tokens = tokenizer.convert_ids_to_tokens(ids)
     width = max(len(t) for t in tokens) if tokens else 5
     print(f"{'pos':>4}  {'id':>7}  {'token':<{width}}  mask")
-    for position, (token_id, token, m) in enumerate(zip(ids, tokens, mask)):
+    for position, (token_id, token, m) in enumerate(zip(ids, tokens, mask, strict=False)):
         print(f"{position:>4}  {token_id:>7}  {token:<{width}}  {m}")
     return tokens

@@ -267,5 +267,5 @@ def _gather_with_grad(x: Tensor, num_positives: Tensor) -> tuple[Tensor, int, Te
         pieces = all_gather_single(padded, 0, dist.group.WORLD).view(len(sizes), *padded.shape)
     else:
         pieces = all_gather(padded)
-    gathered = torch.cat([piece[:size] for piece, size in zip(pieces, sizes)])
+    gathered = torch.cat([piece[:size] for piece, size in zip(pieces, sizes, strict=False)])
     return gathered, sum(sizes[: dist.get_rank()]), torch.stack(all_counts)[:, 1].sum()

@@ -150,7 +150,11 @@ class PoolingModule(L.LightningModule):
         if self.feature_cache is not None and self.logger is not None:
             stats = self.feature_cache.stats
             self.logger.log_metrics(
-                {"cache/hit_rate": stats.hit_rate, "cache/size_mib": stats.bytes / 2**20, "cache/seconds": stats.seconds}
+                {
+                    "cache/hit_rate": stats.hit_rate,
+                    "cache/size_mib": stats.bytes / 2**20,
+                    "cache/seconds": stats.seconds,
+                }
             )
 
     def train(self, mode: bool = True) -> PoolingModule:
@@ -184,7 +188,9 @@ class PoolingModule(L.LightningModule):
                 rows = torch.cat([chunk_rows for chunk_rows, _ in chunks])
                 embeddings = torch.cat([self(features) for _, features in chunks])[torch.argsort(rows)]
                 return embeddings.split(batch["features_a"]["attention_mask"].shape[0])
-        return self(batch["features_a"], batch.get("sentence_ids_a")), self(batch["features_b"], batch.get("sentence_ids_b"))
+        return self(batch["features_a"], batch.get("sentence_ids_a")), self(
+            batch["features_b"], batch.get("sentence_ids_b")
+        )
 
     # --- steps -----------------------------------------------------------------------------
 
@@ -284,7 +290,9 @@ class PoolingModule(L.LightningModule):
 def _build_pooler(pooler: str | dict | Pooler, pooler_kwargs: dict | None, hidden_size: int) -> Pooler:
     if pooler_kwargs:
         if not isinstance(pooler, str):
-            raise ValueError("pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead")
+            raise ValueError(
+                "pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead"
+            )
         pooler = {"name": pooler, **pooler_kwargs}
     built = resolve_pooler(pooler, hidden_size)
     # A config dict may carry its own hidden_size (e.g. copied from another backbone's run):

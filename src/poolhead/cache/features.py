@@ -198,7 +198,7 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
             for layer in layers:
                 states = outputs.last_hidden_state if layer == LAST else outputs.hidden_states[layer]
                 states = states.to(torch.float16).cpu()
-                pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths))
+                pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths, strict=False))
             lengths.extend(batch_lengths)
         restore = sorted(range(len(texts)), key=lambda i: order[i])
         offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)

@@ -54,7 +54,7 @@ class PairCollator:
         self.label_dtype = torch.float32 if label_kind == "score" else torch.long
 
     def __call__(self, items: list[tuple[int, int, Any, int]]) -> dict[str, Any]:
-        ids_a, ids_b, labels, pair_ids = zip(*items)
+        ids_a, ids_b, labels, pair_ids = zip(*items, strict=False)
         return {
             "features_a": self.table.pad(ids_a),
             "features_b": self.table.pad(ids_b),
@@ -195,17 +195,17 @@ class LengthGroupedBatchSampler(BatchSampler):
 
 def pair_lengths(table: SentenceTable, pairs: SentencePairs) -> list[int]:
     a, b = table.lengths(pairs.ids_a), table.lengths(pairs.ids_b)
-    return [x + y for x, y in zip(a, b)]
+    return [x + y for x, y in zip(a, b, strict=False)]
 
 
 def length_chunks(sides: Sequence[dict[str, Tensor]], chunk_size: int) -> list[tuple[Tensor, dict[str, Tensor]]] | None:
     """The sentences of all ``sides`` of a batch, sorted by length, in chunks padded to their own longest.
 
-    A random batch is padded to its longest sentence, so most of what the backbone computes is
-    padding (STS-B train, MiniLM tokens, batches of 32 pairs: 60 % of the token slots). Sorting the batch's sentences (both sides together) by length
-    and cutting them into chunks of ``chunk_size`` leaves each chunk only its own padding. The
-    batch itself does not change, nor does the loss: with the mask, a sentence's token
-    embeddings do not depend on the padding behind it or on the rows beside it.
+    A random batch is padded to its longest sentence, so much of what the backbone computes is
+    padding (docs/results.md counts it for STS-B). Sorting the batch's sentences (both sides
+    together) by length and cutting them into chunks of ``chunk_size`` leaves each chunk only its
+    own padding. The batch itself does not change, nor does the loss: with the mask, a sentence's
+    token embeddings do not depend on the padding behind it or on the rows beside it.
 
     Args:
         sides: right-padded features (``input_ids``, ``attention_mask``, ...), e.g. both

@@ -147,7 +147,7 @@ def format_inspection(inspection: TextInspection) -> str:
     width = max(5, *(len(t) for t in inspection.tokens))
     attention_header = "".join(f"  {label:>8}" for label in inspection.attention_labels)
     lines.append(f"{'pos':>4}  {'id':>7}  {'token':<{width}}{attention_header}")
-    for position, (token_id, token) in enumerate(zip(inspection.input_ids, inspection.tokens)):
+    for position, (token_id, token) in enumerate(zip(inspection.input_ids, inspection.tokens, strict=False)):
         weights = ""
         if inspection.attention is not None:
             weights = "".join(f"  {w:>8.3f}" for w in inspection.attention[position])
@@ -155,14 +155,17 @@ def format_inspection(inspection: TextInspection) -> str:
     lines += ["", "Cosine similarity between the embeddings of the text:"]
     name_width = max(len(n) for n in inspection.names)
     widths = [max(5, len(n)) for n in inspection.names]
-    lines.append(" " * name_width + "".join(f"  {n:>{w}}" for n, w in zip(inspection.names, widths)))
-    for name, row in zip(inspection.names, inspection.similarities):
-        lines.append(f"{name:<{name_width}}" + "".join(f"  {v:>{w}.2f}" for v, w in zip(row, widths)))
+    lines.append(" " * name_width + "".join(f"  {n:>{w}}" for n, w in zip(inspection.names, widths, strict=False)))
+    for name, row in zip(inspection.names, inspection.similarities, strict=False):
+        lines.append(f"{name:<{name_width}}" + "".join(f"  {v:>{w}.2f}" for v, w in zip(row, widths, strict=False)))
     if inspection.left_out:
         lines.append(f"(not in the matrix, other vector size: {', '.join(inspection.left_out)})")
     if inspection.layer_weights is not None:
         lines += ["", "Learned layer weights:"]
-        lines += [f"  {label:<12} {w:.3f}" for label, w in zip(inspection.layer_labels, inspection.layer_weights)]
+        lines += [
+            f"  {label:<12} {w:.3f}"
+            for label, w in zip(inspection.layer_labels, inspection.layer_weights, strict=False)
+        ]
     return "\n".join(lines)
 
 

@@ -264,9 +264,7 @@ class FixedStrategies:
         tokens, mask = outputs.last_hidden_state, features["attention_mask"]
         return {name: p(tokens, mask, hidden_states=outputs.hidden_states).float() for name, p in self.poolers.items()}
 
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False
-    ) -> dict[str, Tensor]:
+    def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Tensor]:
         """Strategy name -> (N, D) float32 CPU embeddings, in the order of ``texts``."""
         texts = list(texts)
         check_texts(texts)

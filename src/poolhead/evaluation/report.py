@@ -60,9 +60,9 @@ def table_rows(comparison: Comparison, dataset: str) -> tuple[list[str], list[li
 def markdown_table(headers: list[str], cells: list[list[str]]) -> str:
     """A pipe table with aligned columns: valid Markdown that also reads well in a terminal."""
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)) + " |"]
     lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in cells]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)) + " |" for line in cells]
     return "\n".join(lines)
 
 
@@ -138,7 +138,7 @@ def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(datasets), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
     several_backbones = len({row.backbone for row in comparison.rows}) > 1
-    for ax, dataset in zip(axes, datasets):
+    for ax, dataset in zip(axes, datasets, strict=False):
         _plot_dataset(ax, comparison.rows_of(dataset), dataset, several_backbones, comparison.confidence)
     figure.savefig(path, dpi=120)
     return Path(path)
@@ -153,7 +153,7 @@ def _plot_dataset(ax, rows: list[ComparisonRow], dataset: str, several_backbones
     positions = range(len(rows))
     ax.barh(positions, values, xerr=whiskers, color=colours, capsize=3, error_kw={"elinewidth": 1})
     ax.set_yticks(list(positions), labels, fontsize=8)
-    for position, row in zip(positions, rows):
+    for position, row in zip(positions, rows, strict=False):
         ax.text(row.primary.high, position, f" {row.primary.value:.2f}", va="center", fontsize=7)
     metric = METRIC_TITLES[PRIMARY_METRIC[rows[0].task]]
     ax.set_xlabel(f"{metric} ×100 ({confidence:.0%} bootstrap CI)")

@@ -12,10 +12,10 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from sentence_transformers.util import import_from_string
 
+from poolhead.encoder import resolve_pooler
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.export.writer import CODE_TYPE, with_hidden_size
-from poolhead.encoder import resolve_pooler
 from poolhead.pooling.base import Pooler
 
 #: modules.json types that mean "poolhead's pooling module": in-folder code, or the installed class.
@@ -125,7 +125,9 @@ def with_pooler(
     modules = list(model)
     transformer = modules[0]
     if not isinstance(transformer, Transformer):
-        raise ValueError(f"with_pooler needs a model whose first module is a Transformer; got {type(transformer).__name__}")
+        raise ValueError(
+            f"with_pooler needs a model whose first module is a Transformer; got {type(transformer).__name__}"
+        )
     rest = modules[1:]
     pooling = [i for i, m in enumerate(rest) if type(m).__name__ in POOLING_CLASS_NAMES]
     start, stop = (pooling[0], pooling[-1] + 1) if pooling else (0, 0)

@@ -66,7 +66,8 @@ def model_section(model: SentenceTransformer, metadata: dict[str, Any]) -> str:
     ]
     text = "## Model\n\n" + table(("", ""), [(k, v) for k, v in rows if v is not None])
     if metadata.get("pooler"):
-        text += f"\n\nPooler config (`poolhead.pooler_from_config`):\n\n```json\n{json.dumps(metadata['pooler'], indent=2)}\n```"
+        config = json.dumps(metadata["pooler"], indent=2)
+        text += f"\n\nPooler config (`poolhead.pooler_from_config`):\n\n```json\n{config}\n```"
     return text
 
 
@@ -94,13 +95,14 @@ def usage_section(needs_remote_code: bool) -> str:
         note = (
             "The pooling head is not one of sentence-transformers' own modules: its code ships in "
             "`poolhead_pooling/` (plain PyTorch) and runs with `trust_remote_code=True`; poolhead "
-            "need not be installed. With poolhead installed, `poolhead.load(\"PATH\")` builds the "
+            'need not be installed. With poolhead installed, `poolhead.load("PATH")` builds the '
             "same model from poolhead's installed code and runs nothing from the folder."
         )
     else:
         load = 'model = SentenceTransformer("PATH")'
         note = "Only sentence-transformers' own modules: no custom code, no `trust_remote_code`."
-    code = f'```python\nfrom sentence_transformers import SentenceTransformer\n\n{load}\nembeddings = model.encode(["A sentence.", "Another one."])\n```'
+    encode = 'embeddings = model.encode(["A sentence.", "Another one."])'
+    code = f"```python\nfrom sentence_transformers import SentenceTransformer\n\n{load}\n{encode}\n```"
     return f"## Usage\n\n{code}\n\n{note}"
 
 

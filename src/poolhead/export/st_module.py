@@ -63,7 +63,7 @@ class PoolheadPooling(Module):
         if self.pooler.needs_hidden_states and hidden_states is None:
             raise ValueError(
                 f"pooler '{self.pooler.name}' reads layers {list(self.pooler.layers)} but the Transformer "
-                f"module gave no all_layer_embeddings: set \"output_hidden_states\": true in the "
+                f'module gave no all_layer_embeddings: set "output_hidden_states": true in the '
                 f"backbone's config.json (poolhead's export does this)"
             )
         if not self.pooler.needs_hidden_states:

@@ -77,7 +77,7 @@ def layer_mix(indices: list[int], weights: Tensor, num_hidden_states: int, hidde
     """
     layer_start = min(indices)
     full = torch.zeros(num_hidden_states - layer_start)
-    for index, weight in zip(indices, weights):
+    for index, weight in zip(indices, weights, strict=False):
         full[index - layer_start] += weight
     return WeightedLayerPooling(
         hidden_size,

@@ -15,8 +15,8 @@ import poolhead.pooling
 from poolhead.backbone import Backbone, load_backbone
 from poolhead.encoder import resolve_pooler
 from poolhead.export import st_module
-from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.model_card import render_model_card
+from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import pooler_from_config
@@ -139,7 +139,7 @@ def embed_pooling_code(folder: Path, model: SentenceTransformer) -> bool:
     modules_file = folder / "modules.json"
     entries = json.loads(modules_file.read_text(encoding="utf-8"))
     uses_code = False
-    for entry, module in zip(entries, model):
+    for entry, module in zip(entries, model, strict=False):
         # By name: a module loaded with trust_remote_code is the folder's class, not poolhead's.
         if type(module).__name__ == PoolheadPooling.__name__ and hasattr(module, "pooler_config"):
             entry["type"] = CODE_TYPE

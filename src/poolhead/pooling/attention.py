@@ -28,9 +28,7 @@ class AttentionPooling(Pooler):
 
     name = "attention"
 
-    def __init__(
-        self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0
-    ) -> None:
+    def __init__(self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")

@@ -59,7 +59,7 @@ class Pooler(nn.Module):
         if self.layers is None:
             return []
         resolved = [i + num_hidden_states if i < 0 else i for i in self.layers]
-        bad = [i for i, r in zip(self.layers, resolved) if not 0 <= r < num_hidden_states]
+        bad = [i for i, r in zip(self.layers, resolved, strict=False) if not 0 <= r < num_hidden_states]
         if bad:
             raise ValueError(
                 f"{type(self).__name__} reads layers {list(self.layers)} but the backbone gives "

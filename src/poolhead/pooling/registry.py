@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import fixed
 from .attention import AttentionPooling
 from .base import Pooler
-from . import fixed
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
 
