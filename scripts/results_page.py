@@ -20,17 +20,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = REPO / "docs" / "results"
 PAGE = REPO / "docs" / "results.md"
-#: Sections that lead the page; any other record follows them, by name.
-ORDER = [
-    "fixed_strategies",
-    "suite_minilm_attention_stsb",
-    "reproduce",
-    "bench_train",
-    "bench_encode",
-    "bench_finetune",
-    "bench_memory",
-    "bench_scale",
-]
+#: The page's order: records whose name starts with an earlier prefix come first, then by name.
+ORDER = ["fixed_strategies", "suite_", "reproduce_", "bench_scale", "bench_"]
 INTRO = """# Results
 
 Every section below was written by the script it names, from what that script measured; run the
@@ -80,7 +71,12 @@ def record(name: str, title: str, body: str, command: str | None = None, data: A
 def render() -> str:
     """Write docs/results.md from every record."""
     records = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RECORDS.glob("*.json"))}
-    names = [n for n in ORDER if n in records] + sorted(n for n in records if n not in ORDER)
+
+    def rank(name: str) -> tuple[int, str]:
+        prefixes = [i for i, prefix in enumerate(ORDER) if name.startswith(prefix)]
+        return (prefixes[0] if prefixes else len(ORDER), name)
+
+    names = sorted(records, key=rank)
     sections = [INTRO]
     for name in names:
         entry = records[name]
