@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_page import printed_text, record, text_block
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -158,21 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         backbone = tiny_backbone(Path(scratch)) if args.tiny else args.backbone
         name = "tiny random BERT (hidden 32)" if args.tiny else args.backbone
-        print(f"backbone: {name}; batch size {args.batch_size}; {args.threads} thread(s)")
-        print(
-            f"{'run':<8} {'texts':>8} {'setup MB':>9} {'peak MB':>8} {'growth MB':>10} {'embeddings MB':>14} {'s':>6}"
-        )
-        results = []
-        for what in args.what:
-            for num_texts in args.num_texts:
-                r = run_child(args, what, num_texts, backbone)
-                results.append(r)
-                growth = r["peak_rss_mb"] - r["setup_rss_mb"]
-                print(
-                    f"{what:<8} {num_texts:>8} {r['setup_rss_mb']:>9.1f} {r['peak_rss_mb']:>8.1f} {growth:>10.1f} "
-                    f"{r['embeddings_mb']:>14.1f} {r['seconds']:>6.1f}",
-                    flush=True,
-                )
+        with printed_text() as out:
+            print(f"backbone: {name}; batch size {args.batch_size}; {args.threads} thread(s)")
+            columns = f"{'setup MB':>9} {'peak MB':>8} {'growth MB':>10} {'embeddings MB':>14} {'s':>6}"
+            print(f"{'run':<8} {'texts':>8} {columns}")
+            results = []
+            for what in args.what:
+                for num_texts in args.num_texts:
+                    r = run_child(args, what, num_texts, backbone)
+                    results.append(r)
+                    growth = r["peak_rss_mb"] - r["setup_rss_mb"]
+                    print(
+                        f"{what:<8} {num_texts:>8} {r['setup_rss_mb']:>9.1f} {r['peak_rss_mb']:>8.1f} {growth:>10.1f} "
+                        f"{r['embeddings_mb']:>14.1f} {r['seconds']:>6.1f}",
+                        flush=True,
+                    )
+    title = "Memory: streaming many texts through encode and compare"
+    record("bench_memory", title, text_block(out.getvalue()), data={"backbone": name, "results": results})
     if args.json:
         Path(args.json).write_text(json.dumps({"backbone": name, "results": results}, indent=2), encoding="utf-8")
     return 0

@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_page import printed_text, record, text_block
 from st_reference import read_split, train_cosent
 
 REPO = Path(__file__).resolve().parents[1]
@@ -282,7 +283,10 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"  run {repeat + 1}/{args.repeats} ({method}): {runs[method][-1]['wall_s']:.1f} s", flush=True)
     medians = {m: median_of(r) for m, r in runs.items()}
     found = ratios(medians)
-    report(args, description, medians, found)
+    with printed_text() as out:
+        report(args, description, medians, found)
+    title = "Training speed: the feature cache against no cache, sentence-transformers' trainer and one plain pass"
+    record("bench_train", title, text_block(out.getvalue()), data={"medians": medians, "ratios": found})
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("run_one", "slice", "json")}
         payload = {"slice": description, "settings": settings, "methods": METHODS, "runs": runs, "medians": medians}

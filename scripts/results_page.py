@@ -9,6 +9,8 @@ A record says what was measured, on what machine and with which command; never w
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDS = REPO / "docs" / "results"
-PAGE = REPO / "docs" / "results.md"
+# A smoke run of a benchmark points POOLHEAD_RESULTS_DIR elsewhere, so docs/ keeps the real figures.
+DOCS = Path(os.environ.get("POOLHEAD_RESULTS_DIR", REPO / "docs"))
+RECORDS = DOCS / "results"
+PAGE = DOCS / "results.md"
 #: The page's order: records whose name starts with an earlier prefix come first, then by name.
 ORDER = ["fixed_strategies", "suite_", "reproduce_", "bench_scale", "bench_"]
 INTRO = """# Results
@@ -68,6 +72,25 @@ def record(name: str, title: str, body: str, command: str | None = None, data: A
     return path
 
 
+@contextlib.contextmanager
+def printed_text():
+    """Print as usual and keep a copy: ``with printed_text() as out: report(...)``, then
+    ``record(..., text_block(out.getvalue()))`` saves exactly what the script printed."""
+    copy = io.StringIO()
+
+    class Tee(io.TextIOBase):
+        def write(self, text: str) -> int:
+            copy.write(text)
+            return sys.__stdout__.write(text)
+
+    with contextlib.redirect_stdout(Tee()):
+        yield copy
+
+
+def text_block(text: str) -> str:
+    return f"```text\n{text.strip()}\n```"
+
+
 def render() -> str:
     """Write docs/results.md from every record."""
     records = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(RECORDS.glob("*.json"))}
@@ -92,4 +115,4 @@ def render() -> str:
 
 if __name__ == "__main__":
     render()
-    print(f"wrote {PAGE.relative_to(REPO)}")
+    print(f"wrote {PAGE}")
