@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from poolhead.backbone import Backbone, load_backbone
 from poolhead.pooling.base import Pooler
-from poolhead.pooling.registry import build_pooler, pooler_from_config
+from poolhead.pooling.registry import resolve_pooler
 
 # Show a progress bar by default only when encoding takes more than a few batches.
 PROGRESS_BAR_MIN_TEXTS = 1_000
@@ -21,22 +21,6 @@ PROGRESS_BAR_MIN_TEXTS = 1_000
 
 class TruncationWarning(UserWarning):
     """Some texts had more tokens than ``max_length``; only their first ``max_length`` tokens were encoded."""
-
-
-def resolve_pooler(pooler: str | dict | Pooler, hidden_size: int) -> Pooler:
-    """A pooler from a name, a ``get_config()`` dict or an instance, checked against the backbone."""
-    if isinstance(pooler, str):
-        return build_pooler(pooler, hidden_size=hidden_size)
-    if isinstance(pooler, dict):
-        return pooler_from_config({"hidden_size": hidden_size, **pooler})
-    if isinstance(pooler, Pooler):
-        if pooler.hidden_size not in (None, hidden_size):
-            raise ValueError(
-                f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but the backbone's "
-                f"hidden size is {hidden_size}: build it with hidden_size={hidden_size}"
-            )
-        return pooler
-    raise TypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
 
 
 class Encoder:

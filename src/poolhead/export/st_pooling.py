@@ -88,7 +88,8 @@ def layer_mix(indices: list[int], weights: Tensor, num_hidden_states: int, hidde
 
 
 def check_exportable(pooler: Pooler) -> None:
-    """Refuse poolers an export could not rebuild: unregistered classes or a missing hidden size."""
+    """Refuse poolers an export could not rebuild: unregistered classes, a missing hidden size, or
+    a config from which the registry builds another pooler (an option lost, other weights)."""
     registered = {**FIXED_POOLERS, **LEARNED_POOLERS}
     if type(pooler) is not registered.get(pooler.name):
         raise ValueError(
@@ -98,6 +99,15 @@ def check_exportable(pooler: Pooler) -> None:
         )
     if pooler.hidden_size is None:
         raise ValueError(f"pooler '{pooler.name}' has no hidden_size; build it with hidden_size=<the backbone's>")
-    rebuilt = pooler_from_config(pooler.get_config())
-    if rebuilt.state_dict().keys() != pooler.state_dict().keys():
-        raise ValueError(f"pooler '{pooler.name}' does not round-trip through get_config(); it cannot be exported")
+    config = pooler.get_config()
+    try:
+        rebuilt = pooler_from_config(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"pooler '{pooler.name}' cannot be rebuilt from its config {config} ({error})") from error
+    rebuilt_config = rebuilt.get_config()
+    lost = [key for key, value in config.items() if rebuilt_config.get(key) != value]
+    if lost or rebuilt.state_dict().keys() != pooler.state_dict().keys():
+        raise ValueError(
+            f"pooler '{pooler.name}' does not round-trip through get_config(): rebuilt from its config it "
+            f"differs in {sorted(lost) or 'its weights'}; give its constructor every key in config_keys"
+        )

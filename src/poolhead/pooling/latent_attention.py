@@ -28,6 +28,7 @@ class LatentAttentionPooling(Pooler):
     """
 
     name = "latent_attention"
+    config_keys = ("hidden_size", "num_heads", "num_latents", "mlp_ratio", "output_dim", "dropout")
 
     def __init__(
         self,
@@ -73,17 +74,6 @@ class LatentAttentionPooling(Pooler):
     @property
     def output_dim(self) -> int:
         return self._output_dim or self.hidden_size
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "hidden_size": self.hidden_size,
-            "num_heads": self.num_heads,
-            "num_latents": self.num_latents,
-            "mlp_ratio": self.mlp_ratio,
-            "output_dim": self._output_dim,
-            "dropout": self.dropout,
-        }
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         B, T, H = token_embeddings.shape

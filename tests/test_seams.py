@@ -1,0 +1,53 @@
+"""One way to build each thing: the pooler resolver, the config contract, heads that expose their
+own internals, one encode loop and one fingerprint per backbone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from poolhead import AttentionPooling, MeanPooling, WeightedLayerPooling, resolve_pooler
+from poolhead.export.st_pooling import check_exportable
+from poolhead.pooling import LEARNED_POOLERS
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class TemperedMean(MeanPooling):
+    """A head whose constructor accepts an option and forgets to keep it."""
+
+    name = "tempered_mean"
+    config_keys = ("hidden_size", "temperature")
+    temperature = 1.0
+
+    def __init__(self, hidden_size: int | None = None, temperature: float = 1.0) -> None:
+        super().__init__(hidden_size)
+
+
+def test_a_pooler_whose_option_is_lost_on_rebuild_is_not_exported(monkeypatch):
+    monkeypatch.setitem(LEARNED_POOLERS, TemperedMean.name, TemperedMean)
+    pooler = TemperedMean(8)
+    pooler.temperature = 2.0  # what the user trained with; the constructor would not restore it
+
+    with pytest.raises(ValueError, match=r"does not round-trip .* differs in \['temperature'\]"):
+        check_exportable(pooler)
+
+
+def test_every_declared_option_is_in_the_config():
+    head = AttentionPooling(16, num_heads=4, dropout=0.1, temperature=2.0)
+    config = head.get_config()
+    assert config == {"name": "attention", "hidden_size": 16, "num_heads": 4, "dropout": 0.1, "temperature": 2.0}
+    assert set(config) == {"name", *AttentionPooling.config_keys}
+
+
+def test_the_resolver_fills_a_missing_hidden_size_and_keeps_the_weights():
+    head = WeightedLayerPooling(MeanPooling(), layers=[0, 2])
+    with torch.no_grad():
+        head.layer_logits.copy_(torch.tensor([0.3, -0.7]))
+
+    resolved = resolve_pooler(head, 32)
+
+    assert resolved.hidden_size == 32 and resolved.inner.hidden_size == 32 and resolved.output_dim == 32
+    torch.testing.assert_close(resolved.layer_logits, head.layer_logits)
+    trained = AttentionPooling(32)
+    assert resolve_pooler(trained, 32) is trained  # a head that fits is used as given, not copied
