@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from poolhead import AttentionPooling, MeanPooling, WeightedLayerPooling, resolve_pooler
+from poolhead import AttentionPooling, LatentAttentionPooling, MeanPooling, WeightedLayerPooling, resolve_pooler
 from poolhead.export.st_pooling import check_exportable
 from poolhead.pooling import LEARNED_POOLERS
 
@@ -51,3 +51,27 @@ def test_the_resolver_fills_a_missing_hidden_size_and_keeps_the_weights():
     torch.testing.assert_close(resolved.layer_logits, head.layer_logits)
     trained = AttentionPooling(32)
     assert resolve_pooler(trained, 32) is trained  # a head that fits is used as given, not copied
+
+
+def test_latent_attention_weights_are_zero_for_padding_and_empty_rows():
+    head = LatentAttentionPooling(16, num_heads=2, num_latents=3)
+    tokens = torch.randn(2, 4, 16, generator=torch.Generator().manual_seed(0))
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+
+    weights = head.attention_weights(tokens, mask)  # B, latents, heads, T
+
+    torch.testing.assert_close(weights[0].sum(-1), torch.ones(3, 2))
+    assert weights[0, :, :, 2:].abs().max() == 0 and weights[1].abs().max() == 0
+
+
+def test_a_layer_mix_exported_with_sentence_transformers_modules_reads_back_as_the_same_head():
+    from poolhead.export.st_pooling import native_pooling, pooler_from_layer_mix
+
+    head = WeightedLayerPooling(MeanPooling(32), layers=[0, 2])
+    with torch.no_grad():
+        head.layer_logits.copy_(torch.tensor([0.3, -0.7]))
+
+    back = pooler_from_layer_mix(native_pooling(head, num_hidden_states=3))
+
+    assert back.get_config() == head.get_config()
+    torch.testing.assert_close(back.layer_weights(), head.layer_weights())

@@ -13,7 +13,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from poolhead.backbone import fingerprint, load_backbone
 from poolhead.cache import LAST, build_feature_cache
-from poolhead.data.batching import length_chunks
+from poolhead.chunks import length_chunks
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
 from poolhead.pooling.base import Pooler

@@ -21,7 +21,8 @@ from torch import Tensor
 
 from poolhead.backbone import Backbone, fingerprint
 from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
-from poolhead.evaluation.models import EmbeddingModel, FixedStrategies, display_name, load_model_for_eval
+from poolhead.evaluation.fixed import FixedStrategies
+from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
 from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.pooling.base import Pooler
+from poolhead.pooling.layers import WeightedLayerPooling as PoolheadLayerPooling
 from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS, pooler_from_config
 
 #: poolhead strategy -> sentence-transformers ``Pooling(pooling_mode=...)`` computing the same vector.
@@ -85,6 +86,30 @@ def layer_mix(indices: list[int], weights: Tensor, num_hidden_states: int, hidde
         layer_start=layer_start,
         layer_weights=nn.Parameter(full),
     )
+
+
+def pooler_from_layer_mix(modules: list[Module]) -> Pooler | None:
+    """Inverse of :func:`layer_mix` + ``Pooling``: the poolhead WeightedLayerPooling those modules compute.
+
+    poolhead exports a learned layer mix over a fixed strategy with sentence-transformers' own
+    modules (no custom code); rebuilding the poolhead head lets ``inspect`` show its weights.
+    None where ``modules`` hold no layer mix followed by a pooling mode poolhead knows.
+    """
+    mix = next((i for i, m in enumerate(modules) if isinstance(m, WeightedLayerPooling)), None)
+    if mix is None or mix + 1 >= len(modules) or not isinstance(modules[mix + 1], Pooling):
+        return None
+    mode = modules[mix + 1].get_config_dict().get("pooling_mode")
+    strategy = next((name for name, st_mode in ST_POOLING_MODES.items() if st_mode == mode), None)
+    if strategy is None or not isinstance(mode, str):
+        return None
+    weights = modules[mix].layer_weights.detach().float().cpu()
+    layers = [modules[mix].layer_start + i for i in torch.nonzero(weights).flatten().tolist()]
+    inner = FIXED_POOLERS[strategy](modules[mix].embedding_dimension)
+    head = PoolheadLayerPooling(inner, layers=layers)
+    with torch.no_grad():
+        # softmax(log w) = w / sum(w): the mix sentence-transformers computes.
+        head.layer_logits.copy_(torch.log(weights[weights != 0] / weights.sum()))
+    return head.eval()
 
 
 def check_exportable(pooler: Pooler) -> None:
