@@ -75,3 +75,73 @@ def test_a_layer_mix_exported_with_sentence_transformers_modules_reads_back_as_t
 
     assert back.get_config() == head.get_config()
     torch.testing.assert_close(back.layer_weights(), head.layer_weights())
+
+
+def counting_fingerprint(monkeypatch) -> list[int]:
+    import poolhead.backbone
+
+    calls = []
+    real = poolhead.backbone.fingerprint
+
+    def counted(model):
+        calls.append(1)
+        return real(model)
+
+    monkeypatch.setattr(poolhead.backbone, "fingerprint", counted)
+    return calls
+
+
+def test_a_frozen_run_hashes_its_backbone_once(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    import lightning as L
+
+    from poolhead.data import SentencePairDataModule
+    from poolhead.module import PoolingModule
+
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "cache"))
+    calls = counting_fingerprint(monkeypatch)
+    model = PoolingModule(tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
+    data = SentencePairDataModule(
+        str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_train_pairs=16, limit_eval_pairs=8
+    )
+    trainer = L.Trainer(
+        max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+
+    trainer.fit(model, data)  # the feature cache key, then a checkpoint every epoch
+
+    assert len(calls) == 1
+    assert torch.load(trainer.checkpoint_callback.best_model_path, weights_only=True)["backbone_fingerprint"]
+
+
+def test_the_fingerprint_follows_the_weights(tiny_model_dir, monkeypatch):
+    from poolhead.backbone import fingerprint, load_backbone
+
+    backbone = load_backbone(tiny_model_dir)
+    calls = counting_fingerprint(monkeypatch)
+    published = backbone.fingerprint()
+    assert backbone.fingerprint() == published and len(calls) == 1
+
+    with torch.no_grad():  # a fine-tuning step, as the optimizer takes it: in place
+        backbone.model.embeddings.word_embeddings.weight.mul_(1.5)
+
+    assert backbone.fingerprint() != published
+    assert backbone.fingerprint() == fingerprint(backbone.model) and len(calls) == 2  # hashed again once
+
+
+def test_one_encode_loop_puts_every_result_back_in_place():
+    from poolhead.encoder import encode_in_length_order
+
+    texts = ["a", "ccc", "bb", "dddd", "e"]
+    seen = []
+
+    def encode_batch(batch):
+        seen.append(batch)
+        lengths = torch.tensor([[float(len(t))] for t in batch])
+        return {"length": lengths, "ragged": [torch.zeros(len(t)) for t in batch]}
+
+    results = encode_in_length_order(texts, encode_batch, batch_size=2)
+
+    assert seen == [["dddd", "ccc"], ["bb", "a"], ["e"]]  # longest first
+    assert results["length"].flatten().tolist() == [1.0, 3.0, 2.0, 4.0, 1.0]
+    assert [len(t) for t in results["ragged"]] == [1, 3, 2, 4, 1]

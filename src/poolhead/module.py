@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
-from poolhead.backbone import fingerprint, load_backbone
+from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.chunks import length_chunks
 from poolhead.losses import build_loss, check_loss_matches_data
@@ -269,13 +269,13 @@ class PoolingModule(L.LightningModule):
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
             del state[key]
-        checkpoint["backbone_fingerprint"] = fingerprint(self.backbone_model)
+        checkpoint["backbone_fingerprint"] = self.backbone.fingerprint()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = checkpoint.get("backbone_fingerprint")
         if expected is None:
             return
-        actual = fingerprint(self.backbone_model)
+        actual = self.backbone.fingerprint()
         if actual != expected:
             raise ValueError(
                 f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "

@@ -7,10 +7,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from poolhead.backbone import Backbone
-from poolhead.encoder import Encoder, check_texts
+from poolhead.encoder import Encoder, check_texts, encode_in_length_order
 from poolhead.evaluation.models import display_name
 from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
 
@@ -70,17 +69,6 @@ class FixedStrategies:
         check_texts(texts)
         if not texts:
             raise ValueError("no texts to encode; the evaluation data has no pairs")
-        # Longest first: batches of similar length waste little compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        result: dict[str, Tensor] = {}
         backbone = display_name(self.encoder.backbone.name_or_path)
         description = f"encode {backbone} ({len(self.poolers)} fixed strategies)"
-        for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):
-            rows = torch.tensor(order[start : start + batch_size], dtype=torch.long)
-            pooled = self.pool([texts[i] for i in rows.tolist()])
-            # Written into place batch by batch: only the (N, D) results grow with the number of texts.
-            for name, embeddings in pooled.items():
-                if name not in result:
-                    result[name] = torch.empty(len(texts), embeddings.shape[-1])
-                result[name][rows] = embeddings.cpu()
-        return result
+        return encode_in_length_order(texts, self.pool, batch_size, description, show_progress_bar)
