@@ -96,7 +96,7 @@ def measure(args: argparse.Namespace) -> dict:
             result_mb = embeddings.numel() * embeddings.element_size() / 2**20
         else:
             from poolhead.cli import main
-            from poolhead.evaluation.models import fixed_strategy_names
+            from poolhead.evaluation.fixed import fixed_strategy_names
 
             pairs = Path(scratch) / "pairs.csv"
             with open(pairs, "w", newline="", encoding="utf-8") as handle:

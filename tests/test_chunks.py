@@ -6,8 +6,8 @@ import lightning as L
 import pytest
 import torch
 
+from poolhead.chunks import length_chunks
 from poolhead.data import SentencePairDataModule
-from poolhead.data.batching import length_chunks
 from poolhead.module import PoolingModule
 
 SIDE_A = ["ok", "A man is playing a flute in the park on a sunny afternoon.", "A plane is taking off.", "Hi there"]

@@ -11,7 +11,7 @@ import torch
 from poolhead import Encoder
 from poolhead.commands import inspect as inspect_command
 from poolhead.evaluation import EmbeddingModel
-from poolhead.evaluation.inspect import inspect_text, latent_attention_weights, plot_inspection
+from poolhead.evaluation.inspect import inspect_text, plot_inspection
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling, LatentAttentionPooling, WeightedLayerPooling
 
 TEXT = "Patient has no history of fatigue, weight change, loss of appetite, or weakness."
@@ -81,7 +81,7 @@ def test_latent_attention_probabilities_are_the_ones_the_head_pools_with():
     tokens = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(1))
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
 
-    probabilities = latent_attention_weights(head, tokens, mask)  # B, latents, heads, T
+    probabilities = head.attention_weights(tokens, mask)  # B, latents, heads, T
     assert probabilities.shape == (2, 2, 4, 6)
     torch.testing.assert_close(probabilities.sum(-1), torch.ones(2, 2, 4))
     assert probabilities[1, :, :, 3:].abs().max() == 0  # padding gets no attention

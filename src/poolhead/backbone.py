@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +21,23 @@ class Backbone:
     tokenizer: PreTrainedTokenizerBase
     max_length: int
     name_or_path: str
+    #: (the weights' version counters and storage, their fingerprint), see :meth:`fingerprint`
+    _fingerprint: tuple[tuple, str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """:func:`fingerprint` of the model's weights, hashed again only after they change.
+
+        Checkpoints, the feature cache and compare all ask for it, and a frozen backbone's weights
+        never change. Any change does show: an optimizer step or ``load_state_dict`` bumps a
+        tensor's version counter, a move to another device or dtype gives it new storage.
+        """
+        tensors = self.model.state_dict().values()
+        if any(t.is_inference() for t in tensors):  # inference tensors keep no version counter
+            return fingerprint(self.model)
+        state = tuple((t._version, t.data_ptr(), t.dtype) for t in tensors)
+        if self._fingerprint is None or self._fingerprint[0] != state:
+            self._fingerprint = (state, fingerprint(self.model))
+        return self._fingerprint[1]
 
     @property
     def hidden_size(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from poolhead.backbone import Backbone, load_backbone
 from poolhead.pooling.base import Pooler
-from poolhead.pooling.registry import build_pooler, pooler_from_config
+from poolhead.pooling.registry import resolve_pooler
 
 # Show a progress bar by default only when encoding takes more than a few batches.
 PROGRESS_BAR_MIN_TEXTS = 1_000
@@ -21,22 +21,6 @@ PROGRESS_BAR_MIN_TEXTS = 1_000
 
 class TruncationWarning(UserWarning):
     """Some texts had more tokens than ``max_length``; only their first ``max_length`` tokens were encoded."""
-
-
-def resolve_pooler(pooler: str | dict | Pooler, hidden_size: int) -> Pooler:
-    """A pooler from a name, a ``get_config()`` dict or an instance, checked against the backbone."""
-    if isinstance(pooler, str):
-        return build_pooler(pooler, hidden_size=hidden_size)
-    if isinstance(pooler, dict):
-        return pooler_from_config({"hidden_size": hidden_size, **pooler})
-    if isinstance(pooler, Pooler):
-        if pooler.hidden_size not in (None, hidden_size):
-            raise ValueError(
-                f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but the backbone's "
-                f"hidden size is {hidden_size}: build it with hidden_size={hidden_size}"
-            )
-        return pooler
-    raise TypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
 
 
 class Encoder:
@@ -109,25 +93,19 @@ class Encoder:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not texts:
             return torch.empty(0, self.pooler.output_dim)
-        # Longest first: batches of similar length waste little compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        if show_progress_bar is None:
-            show_progress_bar = len(texts) >= PROGRESS_BAR_MIN_TEXTS
-        embeddings = None
         truncated = 0
-        for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show_progress_bar):
-            rows = order[start : start + batch_size]
-            batch = [texts[i] for i in rows]
+
+        def encode_batch(batch: list[str]) -> dict[str, Tensor]:
+            nonlocal truncated
             features = self.tokenize(batch)
             truncated += self.count_truncated(batch, features)
             tokens, mask, hidden_states = self._forward(features)
             pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
-            pooled = (F.normalize(pooled, dim=-1) if self.normalize else pooled).cpu()
-            # Only the (N, D) result grows with N; each batch's token states are dropped here.
-            # The width comes from the output: a Pooler given without hidden_size has no output_dim.
-            if embeddings is None:
-                embeddings = torch.empty(len(texts), pooled.shape[-1])
-            embeddings[torch.tensor(rows)] = pooled
+            return {"embeddings": F.normalize(pooled, dim=-1) if self.normalize else pooled}
+
+        if show_progress_bar is None:
+            show_progress_bar = len(texts) >= PROGRESS_BAR_MIN_TEXTS
+        embeddings = encode_in_length_order(texts, encode_batch, batch_size, "encode", show_progress_bar)["embeddings"]
         if truncated:
             warnings.warn(
                 f"{truncated} of {len(texts)} texts were longer than max_length={self.max_length} tokens and "
@@ -137,6 +115,36 @@ class Encoder:
                 stacklevel=2,
             )
         return embeddings[0] if single else embeddings
+
+
+def encode_in_length_order(
+    texts: Sequence[str],
+    encode_batch: Callable[[list[str]], dict[Any, Tensor | list[Tensor]]],
+    batch_size: int,
+    description: str = "encode",
+    show_progress_bar: bool = False,
+) -> dict[Any, Tensor | list[Tensor]]:
+    """``encode_batch`` over ``texts`` longest first, ``batch_size`` at a time, results in the order of ``texts``.
+
+    Batches of similar length waste little compute on padding. ``encode_batch`` returns, per key,
+    a (B, ...) tensor, gathered into one (N, ...) CPU tensor written batch by batch (only the
+    results grow with N, never the token states), or a list of B tensors (ragged, e.g. each
+    text's token states), gathered into a list of N.
+    """
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    results: dict[Any, Tensor | list[Tensor]] = {}
+    for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):
+        rows = order[start : start + batch_size]
+        for key, values in encode_batch([texts[i] for i in rows]).items():
+            if isinstance(values, Tensor):
+                if key not in results:
+                    results[key] = values.new_empty(len(texts), *values.shape[1:], device="cpu")
+                results[key][torch.tensor(rows)] = values.cpu()
+            else:
+                gathered = results.setdefault(key, [None] * len(texts))
+                for row, value in zip(rows, values, strict=True):
+                    gathered[row] = value
+    return results
 
 
 def check_texts(texts: list[Any]) -> None:

@@ -11,13 +11,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
 from transformers import get_linear_schedule_with_warmup
 
-from poolhead.backbone import fingerprint, load_backbone
+from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
-from poolhead.data.batching import length_chunks
-from poolhead.encoder import resolve_pooler
+from poolhead.chunks import length_chunks
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
 from poolhead.pooling.base import Pooler
+from poolhead.pooling.registry import resolve_pooler
 
 BACKBONE_PREFIX = "backbone_model."
 
@@ -269,13 +269,13 @@ class PoolingModule(L.LightningModule):
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
             del state[key]
-        checkpoint["backbone_fingerprint"] = fingerprint(self.backbone_model)
+        checkpoint["backbone_fingerprint"] = self.backbone.fingerprint()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = checkpoint.get("backbone_fingerprint")
         if expected is None:
             return
-        actual = fingerprint(self.backbone_model)
+        actual = self.backbone.fingerprint()
         if actual != expected:
             raise ValueError(
                 f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "
@@ -294,15 +294,7 @@ def _build_pooler(pooler: str | dict | Pooler, pooler_kwargs: dict | None, hidde
                 "pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead"
             )
         pooler = {"name": pooler, **pooler_kwargs}
-    built = resolve_pooler(pooler, hidden_size)
-    # A config dict may carry its own hidden_size (e.g. copied from another backbone's run):
-    # refuse it here rather than with a shape error inside the first forward pass.
-    if built.hidden_size not in (None, hidden_size):
-        raise ValueError(
-            f"pooler {pooler!r} is set to hidden_size={built.hidden_size} but the backbone's hidden size is "
-            f"{hidden_size}: set hidden_size: {hidden_size} (or leave it out)"
-        )
-    return built
+    return resolve_pooler(pooler, hidden_size)
 
 
 def _kind_of_loss(loss: torch.nn.Module) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
-from poolhead.backbone import Backbone, fingerprint
+from poolhead.backbone import Backbone
 from poolhead.cache.store import Chunk, chunk_paths, read_chunk, write_chunk
+from poolhead.encoder import encode_in_length_order
 
 #: layer key for ``last_hidden_state`` (poolers that read one layer); other keys index ``hidden_states``.
 LAST = -1
@@ -33,7 +33,7 @@ def cache_key(backbone: Backbone) -> dict:
     return {
         "format": FORMAT_VERSION,
         "backbone": backbone.name_or_path,
-        "weights_sha256": fingerprint(backbone.model),
+        "weights_sha256": backbone.fingerprint(),
         "tokenizer_sha256": tokenizer_digest(backbone.tokenizer),
         "max_length": backbone.max_length,
         "dtype": "float16",
@@ -181,33 +181,23 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
     # parameters and buffers into inference tensors, which DDP's buffer broadcast then refuses
     # ("Inplace update to inference tensor outside InferenceMode").
     model = backbone.model.to(device).eval()
+
+    def encode_batch(batch: list[str]) -> dict[int, list[Tensor]]:
+        features = backbone.tokenizer(
+            batch, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
+        ).to(device)
+        outputs = model(**features, output_hidden_states=layers != [LAST])
+        lengths = features["attention_mask"].sum(dim=1).tolist()
+        states = {i: outputs.last_hidden_state if i == LAST else outputs.hidden_states[i] for i in layers}
+        return {
+            i: [row[:n] for row, n in zip(s.to(torch.float16).cpu(), lengths, strict=True)] for i, s in states.items()
+        }
+
     with torch.inference_mode():
-        needs_hidden = layers != [LAST]
-        pieces: dict[int, list[Tensor]] = {layer: [] for layer in layers}
-        lengths: list[int] = []
-        # Longest first, so batches hold similar lengths and little compute goes to padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        batches = range(0, len(texts), ENCODE_BATCH_SIZE)
-        for start in tqdm(batches, desc="caching features", disable=not show_progress_bar):
-            batch = [texts[i] for i in order[start : start + ENCODE_BATCH_SIZE]]
-            features = backbone.tokenizer(
-                batch, padding=True, truncation=True, max_length=backbone.max_length, return_tensors="pt"
-            ).to(device)
-            outputs = model(**features, output_hidden_states=needs_hidden)
-            batch_lengths = features["attention_mask"].sum(dim=1).tolist()
-            for layer in layers:
-                states = outputs.last_hidden_state if layer == LAST else outputs.hidden_states[layer]
-                states = states.to(torch.float16).cpu()
-                pieces[layer].extend(row[:n] for row, n in zip(states, batch_lengths, strict=False))
-            lengths.extend(batch_lengths)
-        restore = sorted(range(len(texts)), key=lambda i: order[i])
-        offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
-        offsets[1:] = torch.tensor([lengths[i] for i in restore]).cumsum(0)
-        return Chunk(
-            texts=texts,
-            layers={layer: torch.cat([pieces[layer][i] for i in restore]) for layer in layers},
-            offsets=offsets,
-        )
+        pieces = encode_in_length_order(texts, encode_batch, ENCODE_BATCH_SIZE, "caching features", show_progress_bar)
+    offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
+    offsets[1:] = torch.tensor([len(piece) for piece in pieces[layers[0]]]).cumsum(0)
+    return Chunk(texts=texts, layers={i: torch.cat(pieces[i]) for i in layers}, offsets=offsets)
 
 
 def _assemble(

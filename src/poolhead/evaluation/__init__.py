@@ -8,8 +8,9 @@ fixed strategy); ``write_report`` writes it as Markdown, CSV and a bar chart.
 
 from poolhead.evaluation.classification import Thresholds, best_accuracy_threshold, best_f1_threshold, label_metrics
 from poolhead.evaluation.compare import Comparison, ComparisonRow, compare
+from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.inspect import TextInspection, format_inspection, inspect_text, plot_inspection
-from poolhead.evaluation.models import EmbeddingModel, FixedStrategies, load_model_for_eval
+from poolhead.evaluation.models import EmbeddingModel, load_model_for_eval
 from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
 from poolhead.evaluation.report import plot_comparison, to_markdown, write_csv, write_report
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics

@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from poolhead.backbone import Backbone, fingerprint
+from poolhead.backbone import Backbone
 from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
-from poolhead.evaluation.models import EmbeddingModel, FixedStrategies, display_name, load_model_for_eval
+from poolhead.evaluation.fixed import FixedStrategies
+from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
 from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
 
@@ -144,7 +145,7 @@ def group_by_backbone(models: Sequence[EmbeddingModel]) -> list[BackboneGroup]:
     """Group models by the exact weights (and token limit) of their backbones, not by their paths."""
     groups: dict[str, BackboneGroup] = {}
     for model in models:
-        key = f"{fingerprint(model.backbone.model)}-{model.backbone.max_length}"
+        key = f"{model.backbone.fingerprint()}-{model.backbone.max_length}"
         if key not in groups:
             groups[key] = BackboneGroup(display_name(model.backbone.name_or_path), model.backbone, [])
         groups[key].models.append(model)

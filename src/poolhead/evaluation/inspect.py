@@ -8,7 +8,6 @@ each token and the weight of each layer.
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from poolhead.evaluation.models import EmbeddingModel, FixedStrategies, load_model_for_eval
+from poolhead.evaluation.fixed import FixedStrategies
+from poolhead.evaluation.models import EmbeddingModel, load_model_for_eval
 from poolhead.functional import cosine_similarity
 from poolhead.pooling import AttentionPooling, LatentAttentionPooling, Pooler, WeightedLayerPooling
 
@@ -115,30 +115,12 @@ def _read_head(inspection: TextInspection, pooler: Pooler, tokens: Tensor, mask:
         inspection.attention = weights.float().cpu().numpy()
         inspection.attention_labels = [f"head {h}" for h in range(weights.shape[-1])]
     elif isinstance(pooler, LatentAttentionPooling):
-        weights = latent_attention_weights(pooler, tokens, mask)[0]  # latents, heads, T
+        weights = pooler.attention_weights(tokens, mask)[0]  # latents, heads, T
         latents, heads, T = weights.shape
         inspection.attention = weights.reshape(latents * heads, T).T.float().cpu().numpy()
         inspection.attention_labels = [
             f"latent {q} head {h}" if latents > 1 else f"head {h}" for q in range(latents) for h in range(heads)
         ]
-
-
-def latent_attention_weights(
-    pooler: LatentAttentionPooling, token_embeddings: Tensor, attention_mask: Tensor
-) -> Tensor:
-    """(B, latents, heads, T) attention probabilities of each learned query over the real tokens.
-
-    The same queries, keys, scaling and mask as ``LatentAttentionPooling.pool`` (which calls
-    ``scaled_dot_product_attention`` and so never exposes them); without dropout, as in eval.
-    """
-    B, T, H = token_embeddings.shape
-    heads, head_dim = pooler.num_heads, H // pooler.num_heads
-    x = token_embeddings.to(pooler.q.weight.dtype)
-    q = pooler.q(pooler.latents.expand(B, -1, -1)).view(B, pooler.num_latents, heads, head_dim).transpose(1, 2)
-    k = pooler.kv(x).view(B, T, 2, heads, head_dim)[:, :, 0].transpose(1, 2)  # B, heads, T, head_dim
-    scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim)  # B, heads, latents, T
-    scores = scores.masked_fill(~attention_mask.bool().view(B, 1, 1, T), float("-inf"))
-    return scores.softmax(dim=-1).transpose(1, 2)
 
 
 def format_inspection(inspection: TextInspection) -> str:

@@ -1,4 +1,4 @@
-"""What ``compare`` and ``inspect`` evaluate: models given by path, and every fixed strategy of a backbone.
+"""What ``compare`` and ``inspect`` evaluate: models given by path (see fixed.py for the fixed strategies).
 
 A model is a path (or hub id): an exported sentence-transformers folder, a Lightning
 checkpoint of ``PoolingModule``, or a plain Hugging Face encoder (fixed strategies only).
@@ -15,13 +15,10 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from poolhead.backbone import Backbone, load_backbone, resolve_max_length, resolve_model_path
-from poolhead.encoder import Encoder, check_texts
+from poolhead.encoder import Encoder
 from poolhead.pooling.base import Pooler
-from poolhead.pooling.layers import WeightedLayerPooling
-from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
 
 #: ``encode(texts, batch_size, show_progress_bar) -> (N, D)`` float32 CPU tensor.
 EncodeFn = Callable[[Sequence[str], int, bool], Tensor]
@@ -134,6 +131,8 @@ def _load_sentence_transformer(source: str, device: Any) -> Any:
 
 
 def _from_sentence_transformers(source: str, resolved: str, device: Any) -> EmbeddingModel:
+    from poolhead.export.st_pooling import pooler_from_layer_mix
+
     model = _load_sentence_transformer(resolved, device)
     model.eval()
     transformer = next((module for module in model if hasattr(module, "auto_model")), None)
@@ -148,7 +147,7 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
         max_length=_max_length(transformer.max_seq_length, transformer.tokenizer, transformer.auto_model),
         name_or_path=source,
     )
-    pooler = next((m for m in model.modules() if isinstance(m, Pooler)), None) or _layer_mix_as_pooler(model)
+    pooler = next((m for m in model.modules() if isinstance(m, Pooler)), None) or pooler_from_layer_mix(list(model))
 
     def encode(texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> Tensor:
         embeddings = model.encode(
@@ -158,35 +157,6 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
 
     strategy = pooler.name if pooler is not None else _sentence_transformers_pooling(model)
     return EmbeddingModel(display_name(source), source, backbone, encode, strategy, pooler)
-
-
-def _layer_mix_as_pooler(model: Any) -> Pooler | None:
-    """poolhead's WeightedLayerPooling equal to an export's sentence-transformers layer mix + Pooling.
-
-    poolhead exports a learned layer mix over a fixed strategy with sentence-transformers' own
-    modules (no custom code); rebuilding the poolhead head lets ``inspect`` show its weights.
-    """
-    try:
-        from poolhead.export.st_pooling import ST_POOLING_MODES
-    except ImportError:
-        return None
-    modules = list(model)
-    mix = next((i for i, m in enumerate(modules) if type(m).__name__ == "WeightedLayerPooling"), None)
-    if mix is None or mix + 1 >= len(modules):
-        return None
-    mode = getattr(modules[mix + 1], "get_config_dict", lambda: {})().get("pooling_mode")
-    by_mode = {st_mode: name for name, st_mode in ST_POOLING_MODES.items() if isinstance(st_mode, str)}
-    strategy = by_mode.get(mode) if isinstance(mode, str) else None
-    if strategy is None:
-        return None
-    layer_mix = modules[mix]
-    weights = layer_mix.layer_weights.detach().float().cpu()
-    layers = [layer_mix.layer_start + i for i in torch.nonzero(weights).flatten().tolist()]
-    head = WeightedLayerPooling(build_pooler(strategy, hidden_size=layer_mix.embedding_dimension), layers=layers)
-    with torch.no_grad():
-        # softmax(log w) = w / sum(w): the mix sentence-transformers computes.
-        head.layer_logits.copy_(torch.log(weights[weights != 0] / weights.sum()))
-    return head.eval()
 
 
 def _max_length(max_seq_length: int | None, tokenizer: Any, model: Any) -> int:
@@ -213,74 +183,3 @@ def _from_checkpoint(path: Path, device: Any) -> EmbeddingModel:
     model = EmbeddingModel.from_encoder(encoder, display_name(str(path)))
     model.source = str(path)
     return model
-
-
-def fixed_strategy_names(strategies: Sequence[str] | None = None) -> list[str]:
-    """Canonical names of the fixed strategies to evaluate (all of them by default)."""
-    if not strategies:
-        return list(FIXED_POOLERS)
-    names = []
-    for strategy in strategies:
-        name = canonical_name(strategy)
-        if name not in FIXED_POOLERS:
-            raise ValueError(
-                f"{strategy!r} is a learned head, not a fixed strategy; train it and pass the model with "
-                f"--model, or choose fixed strategies among {', '.join(FIXED_POOLERS)}"
-            )
-        names.append(name)
-    return list(dict.fromkeys(names))
-
-
-class FixedStrategies:
-    """Every fixed strategy of one backbone, pooled from a single forward pass per batch.
-
-    Args:
-        backbone: the encoder (a :class:`poolhead.backbone.Backbone`).
-        strategies: fixed strategy names; default all of them.
-        device: where the backbone runs; default CUDA when available.
-    """
-
-    def __init__(
-        self, backbone: Backbone, strategies: Sequence[str] | None = None, device: str | torch.device | None = None
-    ) -> None:
-        # The Encoder brings the tokenizer settings, device placement and eval mode.
-        self.encoder = Encoder(backbone, pooler="mean", device=device)
-        hidden_size = backbone.hidden_size
-        self.poolers = {name: build_pooler(name, hidden_size=hidden_size) for name in fixed_strategy_names(strategies)}
-        for pooler in self.poolers.values():
-            pooler.layer_indices(backbone.num_hidden_states)
-
-    @torch.inference_mode()
-    def backbone_pass(self, texts: Sequence[str]) -> tuple[dict[str, Tensor], Any]:
-        """Tokenizer features and the backbone's outputs, with every layer's hidden states."""
-        features = self.encoder.tokenize(texts)
-        # All layers in the one pass: layer strategies (first_last_avg) read them, the rest ignore them.
-        return features, self.encoder.model(**features, output_hidden_states=True)
-
-    @torch.inference_mode()
-    def pool(self, texts: Sequence[str]) -> dict[str, Tensor]:
-        """(B, D) embeddings of one batch for every strategy."""
-        features, outputs = self.backbone_pass(texts)
-        tokens, mask = outputs.last_hidden_state, features["attention_mask"]
-        return {name: p(tokens, mask, hidden_states=outputs.hidden_states).float() for name, p in self.poolers.items()}
-
-    def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Tensor]:
-        """Strategy name -> (N, D) float32 CPU embeddings, in the order of ``texts``."""
-        texts = list(texts)
-        check_texts(texts)
-        if not texts:
-            raise ValueError("no texts to encode; the evaluation data has no pairs")
-        # Longest first: batches of similar length waste little compute on padding.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        result: dict[str, Tensor] = {}
-        backbone = display_name(self.encoder.backbone.name_or_path)
-        description = f"encode {backbone} ({len(self.poolers)} fixed strategies)"
-        for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):
-            rows = torch.tensor(order[start : start + batch_size], dtype=torch.long)
-            pooled = self.pool([texts[i] for i in rows.tolist()])
-            # Written into place batch by batch: only the (N, D) results grow with the number of texts.
-            for name, embeddings in pooled.items():
-                if name not in result:
-                    result[name] = torch.empty(len(texts), embeddings.shape[-1])
-                result[name][rows] = embeddings.cpu()
-        return result

@@ -12,11 +12,11 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from sentence_transformers.util import import_from_string
 
-from poolhead.encoder import resolve_pooler
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
-from poolhead.export.writer import CODE_TYPE, with_hidden_size
+from poolhead.export.writer import CODE_TYPE
 from poolhead.pooling.base import Pooler
+from poolhead.pooling.registry import resolve_pooler
 
 #: modules.json types that mean "poolhead's pooling module": in-folder code, or the installed class.
 POOLHEAD_TYPES = {CODE_TYPE, f"{PoolheadPooling.__module__}.{PoolheadPooling.__name__}"}
@@ -132,7 +132,7 @@ def with_pooler(
     pooling = [i for i, m in enumerate(rest) if type(m).__name__ in POOLING_CLASS_NAMES]
     start, stop = (pooling[0], pooling[-1] + 1) if pooling else (0, 0)
     hidden_size = transformer.get_embedding_dimension()
-    pooler = with_hidden_size(resolve_pooler(pooler, hidden_size), hidden_size)
+    pooler = resolve_pooler(pooler, hidden_size)
     num_hidden_states = transformer.auto_model.config.num_hidden_layers + 1
     new_pooling = sentence_transformers_pooling(pooler, num_hidden_states)
     after = [m for m in rest[stop:] if not isinstance(m, Normalize)]

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.pooling.base import Pooler
+from poolhead.pooling.layers import WeightedLayerPooling as PoolheadLayerPooling
 from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS, pooler_from_config
 
 #: poolhead strategy -> sentence-transformers ``Pooling(pooling_mode=...)`` computing the same vector.
@@ -87,8 +88,33 @@ def layer_mix(indices: list[int], weights: Tensor, num_hidden_states: int, hidde
     )
 
 
+def pooler_from_layer_mix(modules: list[Module]) -> Pooler | None:
+    """Inverse of :func:`layer_mix` + ``Pooling``: the poolhead WeightedLayerPooling those modules compute.
+
+    poolhead exports a learned layer mix over a fixed strategy with sentence-transformers' own
+    modules (no custom code); rebuilding the poolhead head lets ``inspect`` show its weights.
+    None where ``modules`` hold no layer mix followed by a pooling mode poolhead knows.
+    """
+    mix = next((i for i, m in enumerate(modules) if isinstance(m, WeightedLayerPooling)), None)
+    if mix is None or mix + 1 >= len(modules) or not isinstance(modules[mix + 1], Pooling):
+        return None
+    mode = modules[mix + 1].get_config_dict().get("pooling_mode")
+    strategy = next((name for name, st_mode in ST_POOLING_MODES.items() if st_mode == mode), None)
+    if strategy is None or not isinstance(mode, str):
+        return None
+    weights = modules[mix].layer_weights.detach().float().cpu()
+    layers = [modules[mix].layer_start + i for i in torch.nonzero(weights).flatten().tolist()]
+    inner = FIXED_POOLERS[strategy](modules[mix].embedding_dimension)
+    head = PoolheadLayerPooling(inner, layers=layers)
+    with torch.no_grad():
+        # softmax(log w) = w / sum(w): the mix sentence-transformers computes.
+        head.layer_logits.copy_(torch.log(weights[weights != 0] / weights.sum()))
+    return head.eval()
+
+
 def check_exportable(pooler: Pooler) -> None:
-    """Refuse poolers an export could not rebuild: unregistered classes or a missing hidden size."""
+    """Refuse poolers an export could not rebuild: unregistered classes, a missing hidden size, or
+    a config from which the registry builds another pooler (an option lost, other weights)."""
     registered = {**FIXED_POOLERS, **LEARNED_POOLERS}
     if type(pooler) is not registered.get(pooler.name):
         raise ValueError(
@@ -98,6 +124,15 @@ def check_exportable(pooler: Pooler) -> None:
         )
     if pooler.hidden_size is None:
         raise ValueError(f"pooler '{pooler.name}' has no hidden_size; build it with hidden_size=<the backbone's>")
-    rebuilt = pooler_from_config(pooler.get_config())
-    if rebuilt.state_dict().keys() != pooler.state_dict().keys():
-        raise ValueError(f"pooler '{pooler.name}' does not round-trip through get_config(); it cannot be exported")
+    config = pooler.get_config()
+    try:
+        rebuilt = pooler_from_config(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"pooler '{pooler.name}' cannot be rebuilt from its config {config} ({error})") from error
+    rebuilt_config = rebuilt.get_config()
+    lost = [key for key, value in config.items() if rebuilt_config.get(key) != value]
+    if lost or rebuilt.state_dict().keys() != pooler.state_dict().keys():
+        raise ValueError(
+            f"pooler '{pooler.name}' does not round-trip through get_config(): rebuilt from its config it "
+            f"differs in {sorted(lost) or 'its weights'}; give its constructor every key in config_keys"
+        )

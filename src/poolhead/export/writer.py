@@ -13,13 +13,12 @@ from sentence_transformers.base.modules import Normalize, Transformer
 
 import poolhead.pooling
 from poolhead.backbone import Backbone, load_backbone
-from poolhead.encoder import resolve_pooler
 from poolhead.export import st_module
 from poolhead.export.model_card import render_model_card
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.pooling.base import Pooler
-from poolhead.pooling.registry import pooler_from_config
+from poolhead.pooling.registry import resolve_pooler
 
 #: Folder of an export holding the pooling code, and the modules.json type that points into it.
 CODE_FOLDER = "poolhead_pooling"
@@ -54,8 +53,8 @@ def export_sentence_transformer(
     check_out_dir(out_dir, overwrite)
     if not isinstance(backbone, Backbone):
         backbone = load_backbone(str(backbone))
-    pooler = with_hidden_size(resolve_pooler(pooler, backbone.hidden_size), backbone.hidden_size)
-    model = to_sentence_transformer(backbone, pooler, normalize=normalize)
+    pooler = resolve_pooler(pooler, backbone.hidden_size)
+    model = assemble(backbone, pooler, normalize)
     card = {"base_model": backbone.name_or_path, "pooler": pooler.get_config(), **(metadata or {})}
     return save_sentence_transformer(model, out_dir, overwrite=overwrite, metadata=card)
 
@@ -70,7 +69,11 @@ def to_sentence_transformer(
     """
     if not isinstance(backbone, Backbone):
         backbone = load_backbone(str(backbone))
-    pooler = with_hidden_size(resolve_pooler(pooler, backbone.hidden_size), backbone.hidden_size)
+    return assemble(backbone, resolve_pooler(pooler, backbone.hidden_size), normalize)
+
+
+def assemble(backbone: Backbone, pooler: Pooler, normalize: bool) -> SentenceTransformer:
+    """The SentenceTransformer of a loaded backbone and a resolved pooler (both copied)."""
     with tempfile.TemporaryDirectory(prefix="poolhead-backbone-") as folder:
         backbone.model.save_pretrained(folder)
         backbone.tokenizer.save_pretrained(folder)
@@ -163,21 +166,3 @@ def copy_pooling_code(destination: Path) -> None:
     destination.mkdir(parents=True, exist_ok=True)
     for source in pooling_source_files():
         shutil.copyfile(source, destination / source.name)
-
-
-def with_hidden_size(pooler: Pooler, hidden_size: int) -> Pooler:
-    """``pooler`` with its hidden size set (fixed strategies are often built without one)."""
-    if pooler.hidden_size is not None:
-        return pooler
-    config = fill_hidden_size(pooler.get_config(), hidden_size)
-    rebuilt = pooler_from_config(config)
-    rebuilt.load_state_dict(pooler.state_dict())
-    return rebuilt
-
-
-def fill_hidden_size(config: dict[str, Any], hidden_size: int) -> dict[str, Any]:
-    filled = {key: fill_hidden_size(value, hidden_size) if isinstance(value, dict) else value
-              for key, value in config.items()}  # fmt: skip
-    if filled.get("hidden_size", 0) is None:
-        filled["hidden_size"] = hidden_size
-    return filled

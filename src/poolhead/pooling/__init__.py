@@ -21,6 +21,7 @@ from .registry import (
     available_poolers,
     build_pooler,
     pooler_from_config,
+    resolve_pooler,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "available_poolers",
     "build_pooler",
     "pooler_from_config",
+    "resolve_pooler",
 ]

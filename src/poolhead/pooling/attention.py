@@ -27,12 +27,14 @@ class AttentionPooling(Pooler):
     """
 
     name = "attention"
+    config_keys = ("hidden_size", "num_heads", "dropout", "temperature")
 
     def __init__(self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
             raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         self.num_heads = num_heads
+        self.dropout = dropout
         self.temperature = temperature
         self.scorer = nn.Linear(hidden_size, num_heads, bias=False)
         self.logit_dropout = nn.Dropout(dropout)
@@ -40,15 +42,6 @@ class AttentionPooling(Pooler):
 
     def init_weights(self) -> None:
         nn.init.zeros_(self.scorer.weight)
-
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "hidden_size": self.hidden_size,
-            "num_heads": self.num_heads,
-            "dropout": self.logit_dropout.p,
-            "temperature": self.temperature,
-        }
 
     def attention_weights(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         """(B, T, heads) weights, summing to 1 over real tokens; 0 on padding and empty rows."""

@@ -29,6 +29,10 @@ class Pooler(nn.Module):
     #: Stable public name used by the registry, configs and exports.
     name: str = ""
     layers: tuple[int, ...] | None = None
+    #: The constructor arguments ``get_config()`` saves, each read from the attribute of that name
+    #: (or ``_name``, where the public attribute is derived from it). Declared once, so an option a
+    #: subclass adds is exported the day it is added.
+    config_keys: tuple[str, ...] = ("hidden_size",)
 
     def __init__(self, hidden_size: int | None = None) -> None:
         super().__init__()
@@ -52,7 +56,8 @@ class Pooler(nn.Module):
 
     def get_config(self) -> dict:
         """JSON-able ``{"name": ..., **kwargs}`` from which ``build_pooler`` rebuilds this pooler."""
-        return {"name": self.name, "hidden_size": self.hidden_size}
+        values = {key: getattr(self, f"_{key}", getattr(self, key)) for key in self.config_keys}
+        return {"name": self.name, **{key: _jsonable(value) for key, value in values.items()}}
 
     def layer_indices(self, num_hidden_states: int) -> list[int]:
         """Absolute indices into a ``hidden_states`` tuple of this length that are read."""
@@ -102,6 +107,12 @@ class Pooler(nn.Module):
 
     def extra_repr(self) -> str:
         return f"hidden_size={self.hidden_size}"
+
+
+def _jsonable(value):
+    if isinstance(value, Pooler):
+        return value.get_config()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def check_inputs(pooler: Pooler, token_embeddings: Tensor, attention_mask: Tensor | None) -> Tensor:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Pooler, has_tokens, zero_padding
+from .base import Pooler, check_inputs, has_tokens, zero_padding
 
 
 class LatentAttentionPooling(Pooler):
@@ -28,6 +30,7 @@ class LatentAttentionPooling(Pooler):
     """
 
     name = "latent_attention"
+    config_keys = ("hidden_size", "num_heads", "num_latents", "mlp_ratio", "output_dim", "dropout")
 
     def __init__(
         self,
@@ -74,28 +77,33 @@ class LatentAttentionPooling(Pooler):
     def output_dim(self) -> int:
         return self._output_dim or self.hidden_size
 
-    def get_config(self) -> dict:
-        return {
-            "name": self.name,
-            "hidden_size": self.hidden_size,
-            "num_heads": self.num_heads,
-            "num_latents": self.num_latents,
-            "mlp_ratio": self.mlp_ratio,
-            "output_dim": self._output_dim,
-            "dropout": self.dropout,
-        }
-
-    def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+    def _attention_inputs(self, token_embeddings: Tensor, attention_mask: Tensor) -> tuple[Tensor, ...]:
+        """Queries (B, heads, latents, d), keys and values (B, heads, T, d) and the (B, 1, 1, T) key mask."""
         B, T, H = token_embeddings.shape
         heads, head_dim = self.num_heads, H // self.num_heads
         x = zero_padding(token_embeddings.to(self.q.weight.dtype), attention_mask)
         q = self.q(self.latents.expand(B, -1, -1)).view(B, self.num_latents, heads, head_dim).transpose(1, 2)
         k, v = self.kv(x).view(B, T, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
-        # Empty rows attend to everything (avoids an all -inf softmax = NaN) and are zeroed below.
+        # Empty rows attend to everything (avoids an all -inf softmax = NaN) and are zeroed later.
         key_mask = attention_mask | ~has_tokens(attention_mask)
-        attn_mask = key_mask.view(B, 1, 1, T)
+        return q, k, v, key_mask.view(B, 1, 1, T)
+
+    def attention_weights(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        """(B, latents, heads, T) weights of each learned query over the real tokens; 0 on padding and empty rows.
+
+        The probabilities ``pool`` attends with (its fused attention never exposes them), without dropout.
+        """
+        attention_mask = check_inputs(self, token_embeddings, attention_mask)
+        q, k, _, key_mask = self._attention_inputs(token_embeddings, attention_mask)
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~key_mask, float("-inf"))
+        weights = scores.softmax(dim=-1) * attention_mask.view(q.shape[0], 1, 1, -1)
+        return weights.transpose(1, 2)
+
+    def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        B, T, H = token_embeddings.shape
+        q, k, v, key_mask = self._attention_inputs(token_embeddings, attention_mask)
         drop = self.dropout if self.training else 0.0
-        latents = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=drop)
+        latents = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=drop)
         latents = self.proj(latents.transpose(1, 2).reshape(B, self.num_latents, H))
         if self.mlp is not None:
             latents = latents + self.mlp(self.norm(latents))

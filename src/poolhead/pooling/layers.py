@@ -29,6 +29,7 @@ class WeightedLayerPooling(Pooler):
     """
 
     name = "weighted_layer"
+    config_keys = ("layers", "inner")
 
     def __init__(self, inner: Pooler, layers: int | Sequence[int] = 4) -> None:
         super().__init__(inner.hidden_size)
@@ -50,9 +51,6 @@ class WeightedLayerPooling(Pooler):
     @property
     def output_dim(self) -> int:
         return self.inner.output_dim
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "layers": list(self.layers), "inner": self.inner.get_config()}
 
     def layer_weights(self) -> Tensor:
         return self.layer_logits.softmax(dim=0)

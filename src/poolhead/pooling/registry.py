@@ -64,7 +64,7 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
         inner = kwargs.pop("inner", "mean")
         inner_kwargs = kwargs.pop("inner_kwargs", None) or {}
         if isinstance(inner, dict):
-            inner = pooler_from_config(inner)
+            inner = pooler_from_config({**inner, "hidden_size": inner.get("hidden_size") or hidden_size})
         elif isinstance(inner, str):
             inner = build_pooler(inner, hidden_size=hidden_size, **inner_kwargs)
         return WeightedLayerPooling(inner, **kwargs)
@@ -79,3 +79,36 @@ def pooler_from_config(config: dict[str, Any]) -> Pooler:
     if "name" not in config:
         raise ValueError(f"pooler config {config} has no 'name'; expected e.g. {{'name': 'mean'}}")
     return build_pooler(config.pop("name"), **config)
+
+
+def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int) -> Pooler:
+    """The pooler for a backbone of ``hidden_size``, from a name, a ``get_config()`` dict or an instance.
+
+    The one place training, encoding, export and loading get their pooler from: a missing hidden
+    size is filled in (an instance built without one is rebuilt from its config, weights kept),
+    and one built or configured for another hidden size is refused before any forward pass.
+    """
+    if isinstance(pooler, Pooler):
+        registered = type(pooler) is {**FIXED_POOLERS, **LEARNED_POOLERS}.get(pooler.name)
+        if pooler.hidden_size is None and registered:
+            rebuilt = resolve_pooler(pooler.get_config(), hidden_size)
+            rebuilt.load_state_dict(pooler.state_dict())
+            return rebuilt.train(pooler.training)
+        if pooler.hidden_size not in (None, hidden_size):
+            raise ValueError(
+                f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but the backbone's "
+                f"hidden size is {hidden_size}: build it with hidden_size={hidden_size}"
+            )
+        return pooler
+    if isinstance(pooler, str):
+        pooler = {"name": pooler}
+    if not isinstance(pooler, dict):
+        raise TypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
+    built = pooler_from_config({**pooler, "hidden_size": pooler.get("hidden_size") or hidden_size})
+    # A config dict may carry its own hidden_size (e.g. copied from another backbone's run).
+    if built.hidden_size != hidden_size:
+        raise ValueError(
+            f"pooler {pooler!r} is set to hidden_size={built.hidden_size} but the backbone's hidden size is "
+            f"{hidden_size}: set hidden_size: {hidden_size} (or leave it out)"
+        )
+    return built
