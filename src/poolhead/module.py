@@ -97,7 +97,6 @@ class PoolingModule(L.LightningModule):
         self.hparams["max_length"] = self.backbone.max_length
         #: set by the feature cache when the backbone is frozen (see poolhead.cache)
         self.feature_cache = None
-        self.metrics: dict[str, PairMetrics] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
