@@ -91,6 +91,12 @@ def run_poolhead(args: argparse.Namespace) -> dict:
     }
 
 
+def describe_setup(data: Path, epochs: int, how: str, threads: int) -> str:
+    """The header of the results: what both sides trained on, counted from the data itself."""
+    pairs = len(read_split(data, "train")["score"])
+    return f"{data.name} train ({pairs:,} pairs), {epochs} epochs, batch 32; runs {how}, {threads} thread(s) each"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(REPO / "configs" / "minilm_layers_finetune_stsb.yaml"))
@@ -121,7 +127,7 @@ def main() -> None:
             raise SystemExit(f"{side} run failed (exit {child.returncode}); see {output / f'{side}.log'}")
         results[side] = json.loads((output / f"{side}.json").read_text())
     how = "concurrent" if args.concurrent else "one after the other"
-    print(f"STS-B train (5,749 pairs), {args.epochs} epochs, batch 32; runs {how}, {args.threads} thread(s) each")
+    print(describe_setup(DATA, args.epochs, how, args.threads))
     for result in results.values():
         train_s, spearman = result["train_s"], result["test_spearman"]
         print(f"{result['method']:<55} train {train_s:7.0f} s   STS-B test Spearman {spearman:.2f}")

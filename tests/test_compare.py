@@ -14,6 +14,7 @@ from scipy import stats as scipy_stats
 from poolhead import Encoder
 from poolhead.backbone import load_backbone
 from poolhead.commands import compare as compare_command
+from poolhead.data.validation import seeded_subset
 from poolhead.evaluation import EmbeddingModel, FixedStrategies, compare, write_report
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling
 
@@ -205,7 +206,8 @@ def test_mean_pooling_figures_agree_with_sentence_transformers_evaluator(minilm_
 
     comparison = compare([minilm_path], [data_dir / "stsb"], strategies=["mean"], limit=200, resamples=100,
                          show_progress_bar=False)  # fmt: skip
-    test = read_rows(data_dir / "stsb" / "test.csv")[:200]
+    file_rows = read_rows(data_dir / "stsb" / "test.csv")
+    test = [file_rows[i] for i in seeded_subset(len(file_rows), 200, seed=0)]  # the pairs compare's --limit takes
     evaluator = EmbeddingSimilarityEvaluator(
         [r["sentence1"] for r in test], [r["sentence2"] for r in test], [float(r["score"]) for r in test],
         main_similarity="cosine", write_csv=False,

@@ -40,6 +40,6 @@ __all__ = [
     "euclidean_distance",
     "pool",
     "show_tokenization",
-    *_LAZY,
+    # Not the lazy names: `from poolhead import *` would import Lightning and sentence-transformers.
     *_pooling_all,
 ]

@@ -1,4 +1,4 @@
-"""The ``poolhead`` command: LightningCLI for fit/validate/test, plus export, compare and inspect."""
+"""The ``poolhead`` command: LightningCLI for fit/validate/test/predict, plus export, compare and inspect."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from lightning.pytorch.utilities import rank_zero_info
 from poolhead.data import SentencePairDataModule
 from poolhead.module import PoolingModule
 
+#: Lightning's subcommands, with what each does in poolhead
+LIGHTNING_COMMANDS = {
+    "fit": "train a pooling head (and the backbone, if not frozen) on sentence pairs",
+    "validate": "score a checkpoint on the validation split (--ckpt_path)",
+    "test": "score a checkpoint on the test split (--ckpt_path)",
+    "predict": "encode sentences with a trained checkpoint (--ckpt_path)",
+}
 #: subcommand -> (module under poolhead.commands, one-line help)
 EXTRA_COMMANDS = {
     "export": ("export", "write a trained checkpoint as a sentence-transformers folder"),
@@ -77,13 +84,23 @@ def run_extra(command: str, argv: list[str]) -> int:
     return module.run(parser.parse_args(argv))
 
 
+def usage() -> str:
+    lines = {**LIGHTNING_COMMANDS, **{name: text for name, (_, text) in EXTRA_COMMANDS.items()}}
+    commands = "\n".join(f"  {name:<9} {text}" for name, text in lines.items())
+    return (
+        "usage: poolhead COMMAND [options]\n\nSentence embeddings from token embeddings: fixed pooling and "
+        f"learned pooling heads.\n\ncommands:\n{commands}\n\n`poolhead COMMAND --help` lists a command's options."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in EXTRA_COMMANDS:
-        return run_extra(argv[0], argv[1:])
-    if not argv or argv[0] in ("-h", "--help"):
-        extra = "\n".join(f"  {name:<9} {help_text}" for name, (_, help_text) in EXTRA_COMMANDS.items())
-        print(f"poolhead commands beside Lightning's fit / validate / test / predict:\n{extra}\n")
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in EXTRA_COMMANDS:
+        return run_extra(args[0], args[1:])
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    # None when the arguments are sys.argv's: LightningCLI warns when it is given both.
     run_lightning(argv)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -43,12 +44,10 @@ class Encoder:
         normalize: bool = False,
         device: str | torch.device | None = None,
     ) -> None:
-        if isinstance(model_name_or_path, Backbone):
-            self.backbone = model_name_or_path
-        else:
+        if not isinstance(model_name_or_path, Backbone):
             self.backbone = load_backbone(model_name_or_path, max_length=max_length)
-        if max_length is not None:
-            self.backbone.max_length = max_length
+        else:  # a copy with this max_length: the caller's Backbone keeps its own
+            self.backbone = replace(model_name_or_path, max_length=max_length or model_name_or_path.max_length)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.pooler = resolve_pooler(pooler, self.backbone.hidden_size).to(self.device).eval()
         # Fail now, not after the first batch, when the pooler reads layers this backbone lacks.

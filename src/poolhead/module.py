@@ -97,7 +97,6 @@ class PoolingModule(L.LightningModule):
         self.hparams["max_length"] = self.backbone.max_length
         #: set by the feature cache when the backbone is frozen (see poolhead.cache)
         self.feature_cache = None
-        self.metrics: dict[str, PairMetrics] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -229,7 +228,7 @@ class PoolingModule(L.LightningModule):
         # compute() already gathers every process's pairs, so no sync_dist here.
         values = metrics.compute()
         for name, value in values.items():
-            self.log(f"{stage}/{name}", value * 100 if name in ("spearman", "pearson") else value, prog_bar=True)
+            self.log(f"{stage}/{name}", value * 100, prog_bar=True)  # x100, as compare reports them
         metrics.reset()
 
     # --- optimisation ----------------------------------------------------------------------

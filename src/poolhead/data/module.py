@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import random
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
-from torch import Tensor
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
@@ -23,7 +21,7 @@ from poolhead.data.batching import (
 )
 from poolhead.data.files import RawSplit, is_local, load_hub_dataset, read_hub_split, read_local_split
 from poolhead.data.sentences import SentenceTable, load_tokenizer
-from poolhead.data.validation import EMPTY_SENTENCE_POLICIES, PairRows, label_kind_of, validate_split
+from poolhead.data.validation import EMPTY_SENTENCE_POLICIES, PairRows, label_kind_of, seeded_subset, validate_split
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +133,6 @@ class SentencePairDataModule(L.LightningDataModule):
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:
         return self.table.tokenizer if self.table is not None else None
-
-    def sentence_features(self, sentence_ids: Tensor | list[int]) -> dict[str, Tensor]:
-        """Right-padded tokenizer features of some sentences (e.g. to encode each unique sentence once)."""
-        self._require_table()
-        ids = sentence_ids.tolist() if isinstance(sentence_ids, Tensor) else list(sentence_ids)
-        return self.table.pad(ids)
 
     def prepare_data(self) -> None:
         # Lightning runs this once per node: download a hub dataset before every process reads it.
@@ -254,8 +246,7 @@ class SentencePairDataModule(L.LightningDataModule):
     def _limit(self, rows: PairRows, limit: int | None) -> PairRows:
         if limit is None or limit >= len(rows.labels):
             return rows
-        # A random subset, not the first rows: files such as STS-B are ordered by source genre.
-        keep = sorted(random.Random(self.seed).sample(range(len(rows.labels)), limit))
+        keep = seeded_subset(len(rows.labels), limit, self.seed)
         columns = (rows.sentence1, rows.sentence2, rows.labels, rows.rows)
         return PairRows(*([values[i] for i in keep] for values in columns), dropped_empty=rows.dropped_empty)
 

@@ -7,6 +7,7 @@ Schema: columns ``sentence1``, ``sentence2`` and either ``score`` (a similarity 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,17 @@ class PairRows:
     labels: list[float] | list[int]
     rows: list[int]
     dropped_empty: int = 0
+
+
+def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
+    """Row indices of a seeded random ``limit`` of ``count`` pairs, in file order (all rows without a limit).
+
+    Random, not the first rows: files such as STS-B are ordered by source genre. Training's
+    ``limit_*_pairs`` and ``compare --limit`` both take their subsets here.
+    """
+    if limit is None or limit >= count:
+        return list(range(count))
+    return sorted(random.Random(seed).sample(range(count), limit))
 
 
 def label_kind_of(raw: RawSplit) -> str:

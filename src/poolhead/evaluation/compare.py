@@ -108,7 +108,7 @@ def compare(
         resamples: bootstrap resamples for intervals and tests.
         seed: seed of the resamples; the same seed gives identical figures.
         confidence: coverage of the intervals.
-        limit: keep the first ``limit`` pairs of each split read from a path (a quick look).
+        limit: keep a random ``limit`` pairs (chosen by ``seed``) of each split read from a path (a quick look).
         score_scale: divide gold scores read from a path by this, as in training (e.g. 5.0).
         device: where the models run; default CUDA when available.
         show_progress_bar: progress bars while encoding.
@@ -117,7 +117,7 @@ def compare(
         raise ValueError("compare needs at least one model: pass --model PATH")
     if not datasets:
         raise ValueError("compare needs at least one evaluation set: pass --data PATH")
-    sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale) for d in datasets]
+    sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]
     _make_unique(sets)
     loaded = [m if isinstance(m, EmbeddingModel) else load_model_for_eval(m, device=device) for m in models]
     _make_unique(loaded)

@@ -118,13 +118,10 @@ def _is_sentence_transformers(source: str) -> bool:
 def _load_sentence_transformer(source: str, device: Any) -> Any:
     device = None if device is None else str(device)
     if Path(source).is_dir():
-        try:
-            # poolhead's loader builds poolhead heads from installed code: no trust_remote_code.
-            from poolhead.export import load_sentence_transformer
-        except ImportError:
-            pass
-        else:
-            return load_sentence_transformer(source, device=device)
+        # poolhead's loader builds poolhead heads from installed code: no trust_remote_code.
+        from poolhead.export import load_sentence_transformer
+
+        return load_sentence_transformer(source, device=device)
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(source, device=device)
@@ -174,10 +171,8 @@ def _sentence_transformers_pooling(model: Any) -> str:
 
 
 def _from_checkpoint(path: Path, device: Any) -> EmbeddingModel:
-    try:
-        from poolhead.module import PoolingModule
-    except ImportError as error:
-        raise ImportError(f"loading {path} needs poolhead.module.PoolingModule, which fails: {error}") from error
+    from poolhead.module import PoolingModule
+
     module = PoolingModule.load_from_checkpoint(str(path), map_location="cpu").eval()
     encoder = Encoder(module.backbone, pooler=module.pooler, normalize=module.normalize, device=device)
     model = EmbeddingModel.from_encoder(encoder, display_name(str(path)))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from poolhead.data.files import is_local, load_hub_dataset, read_hub_split, read_local_split, split_files
-from poolhead.data.validation import label_kind_of, validate_split
+from poolhead.data.validation import label_kind_of, seeded_subset, validate_split
 
 TEST_SPLIT = "test"
 #: Names a validation split goes by, in order of preference.
@@ -34,10 +34,10 @@ class Pairs:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def head(self, limit: int | None) -> Pairs:
-        if limit is None:
-            return self
-        return Pairs(self.sentence1[:limit], self.sentence2[:limit], self.targets[:limit])
+    def subset(self, limit: int | None, seed: int) -> Pairs:
+        """A seeded random ``limit`` of the pairs, in file order, as training's ``limit_*_pairs`` takes them."""
+        keep = seeded_subset(len(self), limit, seed)
+        return Pairs([self.sentence1[i] for i in keep], [self.sentence2[i] for i in keep], self.targets[keep])
 
 
 @dataclass
@@ -63,16 +63,17 @@ class EvaluationSet:
 
 
 def load_evaluation_set(
-    source: str | Path, limit: int | None = None, score_scale: float | None = None
+    source: str | Path, limit: int | None = None, score_scale: float | None = None, seed: int = 0
 ) -> EvaluationSet:
     """Read an evaluation set from a folder, a file or a hub id.
 
     Args:
         source: a folder with ``test.csv`` (and ``validation.csv``), one data file (its pairs
             are the test pairs), or a hub id such as ``sentence-transformers/stsb``.
-        limit: keep only the first ``limit`` pairs of each split (a quick look).
+        limit: keep a seeded random ``limit`` pairs of each split (a quick look).
         score_scale: divide scores by this to bring them into [0, 1] (e.g. 5.0), as in training;
             correlations do not change under this rescaling.
+        seed: chooses the ``limit`` pairs.
     """
     if limit is not None and limit < 2:
         raise ValueError(f"limit must be at least 2 pairs, got {limit}")
@@ -82,8 +83,8 @@ def load_evaluation_set(
     if len(kinds) > 1:
         raise ValueError(f"{source}: the test and validation splits disagree on score vs label columns; use one")
     kind = kinds.pop()
-    test = _to_pairs(raws[TEST_SPLIT], kind, score_scale).head(limit)
-    validation = _to_pairs(raws["validation"], kind, score_scale).head(limit) if "validation" in raws else None
+    test = _to_pairs(raws[TEST_SPLIT], kind, score_scale).subset(limit, seed)
+    validation = _to_pairs(raws["validation"], kind, score_scale).subset(limit, seed) if "validation" in raws else None
     name = Path(source).stem if Path(source).is_file() else Path(source).name if is_local(source) else source
     return EvaluationSet(name, kind, test, validation)
 

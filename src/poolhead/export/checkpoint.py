@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +30,34 @@ def export_checkpoint(
         overwrite: replace an existing model folder at ``out_dir``.
         normalize: force (True/False) a final Normalize; None follows the module's ``normalize``.
     """
-    from poolhead.module import PoolingModule  # Lightning is only needed here
-
     checkpoint_path = Path(checkpoint_path)
     if not checkpoint_path.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint_path} not found; give the .ckpt file written by poolhead fit")
-    module = PoolingModule.load_from_checkpoint(checkpoint_path, map_location="cpu", weights_only=True)
-    module.eval()
+    # Read once: the model and the model card's scores come from the same dict.
+    try:
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise ValueError(f"{checkpoint_path} is not a checkpoint poolhead can read ({error}); give the .ckpt file "
+                         f"written by poolhead fit") from error  # fmt: skip
+    module = module_from_checkpoint(checkpoint).eval()
     if normalize is None:
         normalize = bool(getattr(module, "normalize", False))
-    metadata = checkpoint_metadata(dict(module.hparams), read_checkpoint(checkpoint_path))
+    metadata = checkpoint_metadata(dict(module.hparams), checkpoint)
     return export_sentence_transformer(
         module.backbone, module.pooler, out_dir, normalize=normalize, overwrite=overwrite, metadata=metadata
     )
 
 
-def read_checkpoint(checkpoint_path: Path) -> dict[str, Any]:
-    # weights_only: reading the scores must not unpickle arbitrary objects.
-    try:
-        return torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except Exception:  # a checkpoint holding objects: the card just goes without scores
-        return {}
+def module_from_checkpoint(checkpoint: dict[str, Any]) -> Any:
+    """The ``PoolingModule`` a checkpoint dict holds, rebuilt as ``load_from_checkpoint`` rebuilds it."""
+    from poolhead.module import PoolingModule  # Lightning is only needed here
+
+    accepted = inspect.signature(PoolingModule.__init__).parameters
+    hparams = {key: value for key, value in checkpoint.get("hyper_parameters", {}).items() if key in accepted}
+    module = PoolingModule(**hparams)
+    module.on_load_checkpoint(checkpoint)
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
 
 
 def checkpoint_metadata(hparams: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str, Any]:
