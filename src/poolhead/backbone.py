@@ -21,16 +21,11 @@ class Backbone:
     tokenizer: PreTrainedTokenizerBase
     max_length: int
     name_or_path: str
-    #: (the weights' version counters and storage, their fingerprint), see :meth:`fingerprint`
     _fingerprint: tuple[tuple, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def fingerprint(self) -> str:
-        """:func:`fingerprint` of the model's weights, hashed again only after they change.
-
-        Checkpoints, the feature cache and compare all ask for it, and a frozen backbone's weights
-        never change. Any change does show: an optimizer step or ``load_state_dict`` bumps a
-        tensor's version counter, a move to another device or dtype gives it new storage.
-        """
+        """:func:`fingerprint` of the weights, hashed again only after they change: an optimizer step or
+        ``load_state_dict`` bumps a tensor's version counter, a move gives it new storage."""
         tensors = self.model.state_dict().values()
         if any(t.is_inference() for t in tensors):  # inference tensors keep no version counter
             return fingerprint(self.model)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -29,7 +28,10 @@ def length_chunks(sides: Sequence[dict[str, Tensor]], chunk_size: int) -> list[t
     """
     width = max(side["attention_mask"].shape[1] for side in sides)
     # Padded positions are masked out, so 0 is as good a fill as the pad id.
-    merged = {key: torch.cat([F.pad(side[key], (0, width - side[key].shape[1])) for side in sides]) for key in sides[0]}
+    merged = {
+        key: torch.cat([torch.nn.functional.pad(side[key], (0, width - side[key].shape[1])) for side in sides])
+        for key in sides[0]
+    }
     mask = merged["attention_mask"]
     lengths = mask.sum(dim=1)
     if not torch.equal(lengths, mask.cumprod(dim=1).sum(dim=1)):  # a 0 before a 1: not right padding

@@ -85,12 +85,9 @@ def run_extra(command: str, argv: list[str]) -> int:
 
 
 def usage() -> str:
-    lines = {**LIGHTNING_COMMANDS, **{name: text for name, (_, text) in EXTRA_COMMANDS.items()}}
-    commands = "\n".join(f"  {name:<9} {text}" for name, text in lines.items())
-    return (
-        "usage: poolhead COMMAND [options]\n\nSentence embeddings from token embeddings: fixed pooling and "
-        f"learned pooling heads.\n\ncommands:\n{commands}\n\n`poolhead COMMAND --help` lists a command's options."
-    )
+    helps = {**LIGHTNING_COMMANDS, **{name: text for name, (_, text) in EXTRA_COMMANDS.items()}}
+    commands = "".join(f"\n  {name:<9} {text}" for name, text in helps.items())
+    return f"usage: poolhead COMMAND [options]\n\ncommands:{commands}\n\n`poolhead COMMAND --help` for its options."
 
 
 def main(argv: list[str] | None = None) -> int:

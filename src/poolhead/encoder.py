@@ -102,9 +102,8 @@ class Encoder:
             pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
             return {"embeddings": F.normalize(pooled, dim=-1) if self.normalize else pooled}
 
-        if show_progress_bar is None:
-            show_progress_bar = len(texts) >= PROGRESS_BAR_MIN_TEXTS
-        embeddings = encode_in_length_order(texts, encode_batch, batch_size, "encode", show_progress_bar)["embeddings"]
+        show = len(texts) >= PROGRESS_BAR_MIN_TEXTS if show_progress_bar is None else show_progress_bar
+        embeddings = encode_in_length_order(texts, encode_batch, batch_size, "encode", show)["embeddings"]
         if truncated:
             warnings.warn(
                 f"{truncated} of {len(texts)} texts were longer than max_length={self.max_length} tokens and "
@@ -123,13 +122,10 @@ def encode_in_length_order(
     description: str = "encode",
     show_progress_bar: bool = False,
 ) -> dict[Any, Tensor | list[Tensor]]:
-    """``encode_batch`` over ``texts`` longest first, ``batch_size`` at a time, results in the order of ``texts``.
+    """``encode_batch`` over ``texts`` longest first (little padding), results back in the order of ``texts``.
 
-    Batches of similar length waste little compute on padding. ``encode_batch`` returns, per key,
-    a (B, ...) tensor, gathered into one (N, ...) CPU tensor written batch by batch (only the
-    results grow with N, never the token states), or a list of B tensors (ragged, e.g. each
-    text's token states), gathered into a list of N.
-    """
+    Per key, ``encode_batch`` gives a (B, ...) tensor, written into one (N, ...) CPU tensor (only the
+    results grow with N), or a list of B tensors (ragged token states), gathered into a list of N."""
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     results: dict[Any, Tensor | list[Tensor]] = {}
     for start in tqdm(range(0, len(texts), batch_size), desc=description, disable=not show_progress_bar):

@@ -78,7 +78,7 @@ class PoolingModule(L.LightningModule):
         super().__init__()
         self.backbone = load_backbone(backbone, max_length=max_length)
         self.backbone_model = self.backbone.model
-        self.pooler = _build_pooler(pooler, pooler_kwargs, self.backbone.hidden_size)
+        self.pooler = resolve_pooler(pooler, self.backbone.hidden_size, **(pooler_kwargs or {}))
         self.loss = build_loss(loss, embedding_dim=self.pooler.output_dim, num_labels=num_labels, **(loss_kwargs or {}))
         self.freeze_backbone = freeze_backbone
         self.normalize = normalize
@@ -284,16 +284,6 @@ class PoolingModule(L.LightningModule):
         state = checkpoint["state_dict"]
         for key, value in self.backbone_model.state_dict().items():
             state.setdefault(BACKBONE_PREFIX + key, value)
-
-
-def _build_pooler(pooler: str | dict | Pooler, pooler_kwargs: dict | None, hidden_size: int) -> Pooler:
-    if pooler_kwargs:
-        if not isinstance(pooler, str):
-            raise ValueError(
-                "pooler_kwargs go with a pooler given by name; put options in the pooler's init_args instead"
-            )
-        pooler = {"name": pooler, **pooler_kwargs}
-    return resolve_pooler(pooler, hidden_size)
 
 
 def _kind_of_loss(loss: torch.nn.Module) -> str:

@@ -33,9 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of --limit (default 0)")
     parser.add_argument("--confidence", type=float, default=0.95, help="coverage of the intervals (default 0.95)")
-    parser.add_argument(
-        "--limit", type=int, help="evaluate a random N pairs of each split, chosen by --seed (a quick look)"
-    )
+    parser.add_argument("--limit", type=int, help="evaluate a random N pairs of each split (a quick look)")
     parser.add_argument("--score-scale", type=float, help="divide gold scores by this, e.g. 5.0 for 0-5 scores")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ...; default CUDA when available")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")

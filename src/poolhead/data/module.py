@@ -244,8 +244,6 @@ class SentencePairDataModule(L.LightningDataModule):
             )
 
     def _limit(self, rows: PairRows, limit: int | None) -> PairRows:
-        if limit is None or limit >= len(rows.labels):
-            return rows
         keep = seeded_subset(len(rows.labels), limit, self.seed)
         columns = (rows.sentence1, rows.sentence2, rows.labels, rows.rows)
         return PairRows(*([values[i] for i in keep] for values in columns), dropped_empty=rows.dropped_empty)

@@ -33,11 +33,8 @@ class PairRows:
 
 
 def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
-    """Row indices of a seeded random ``limit`` of ``count`` pairs, in file order (all rows without a limit).
-
-    Random, not the first rows: files such as STS-B are ordered by source genre. Training's
-    ``limit_*_pairs`` and ``compare --limit`` both take their subsets here.
-    """
+    """Indices of a seeded random ``limit`` of ``count`` pairs in file order (not the first rows: files such
+    as STS-B are ordered by genre), for training and compare alike."""
     if limit is None or limit >= count:
         return list(range(count))
     return sorted(random.Random(seed).sample(range(count), limit))

@@ -69,6 +69,5 @@ class FixedStrategies:
         check_texts(texts)
         if not texts:
             raise ValueError("no texts to encode; the evaluation data has no pairs")
-        backbone = display_name(self.encoder.backbone.name_or_path)
-        description = f"encode {backbone} ({len(self.poolers)} fixed strategies)"
+        description = f"encode {display_name(self.encoder.backbone.name_or_path)} ({len(self.poolers)} strategies)"
         return encode_in_length_order(texts, self.pool, batch_size, description, show_progress_bar)

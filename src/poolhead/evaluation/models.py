@@ -138,10 +138,11 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
             f"{source!r} has no Transformer module ({[type(m).__name__ for m in model]}); "
             f"compare needs a Hugging Face backbone to run the fixed strategies on"
         )
+    limit = getattr(transformer.auto_model.config, "max_position_embeddings", None)
     backbone = Backbone(
         model=transformer.auto_model,
         tokenizer=transformer.tokenizer,
-        max_length=_max_length(transformer.max_seq_length, transformer.tokenizer, transformer.auto_model),
+        max_length=resolve_max_length(transformer.max_seq_length, [transformer.tokenizer.model_max_length, limit]),
         name_or_path=source,
     )
     pooler = next((m for m in model.modules() if isinstance(m, Pooler)), None) or pooler_from_layer_mix(list(model))
@@ -154,12 +155,6 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
 
     strategy = pooler.name if pooler is not None else _sentence_transformers_pooling(model)
     return EmbeddingModel(display_name(source), source, backbone, encode, strategy, pooler)
-
-
-def _max_length(max_seq_length: int | None, tokenizer: Any, model: Any) -> int:
-    return resolve_max_length(
-        max_seq_length, [tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
-    )
 
 
 def _sentence_transformers_pooling(model: Any) -> str:

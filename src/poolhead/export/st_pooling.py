@@ -89,18 +89,14 @@ def layer_mix(indices: list[int], weights: Tensor, num_hidden_states: int, hidde
 
 
 def pooler_from_layer_mix(modules: list[Module]) -> Pooler | None:
-    """Inverse of :func:`layer_mix` + ``Pooling``: the poolhead WeightedLayerPooling those modules compute.
-
-    poolhead exports a learned layer mix over a fixed strategy with sentence-transformers' own
-    modules (no custom code); rebuilding the poolhead head lets ``inspect`` show its weights.
-    None where ``modules`` hold no layer mix followed by a pooling mode poolhead knows.
-    """
+    """Inverse of :func:`layer_mix` + ``Pooling``: the poolhead head those modules compute (``inspect``
+    shows its weights), or None where they hold no layer mix followed by a mode poolhead knows."""
     mix = next((i for i, m in enumerate(modules) if isinstance(m, WeightedLayerPooling)), None)
     if mix is None or mix + 1 >= len(modules) or not isinstance(modules[mix + 1], Pooling):
         return None
     mode = modules[mix + 1].get_config_dict().get("pooling_mode")
     strategy = next((name for name, st_mode in ST_POOLING_MODES.items() if st_mode == mode), None)
-    if strategy is None or not isinstance(mode, str):
+    if strategy is None or not isinstance(mode, str):  # a concatenation (mean_max) is no layer-mix head
         return None
     weights = modules[mix].layer_weights.detach().float().cpu()
     layers = [modules[mix].layer_start + i for i in torch.nonzero(weights).flatten().tolist()]
@@ -113,8 +109,7 @@ def pooler_from_layer_mix(modules: list[Module]) -> Pooler | None:
 
 
 def check_exportable(pooler: Pooler) -> None:
-    """Refuse poolers an export could not rebuild: unregistered classes, a missing hidden size, or
-    a config from which the registry builds another pooler (an option lost, other weights)."""
+    """Refuse poolers an export could not rebuild: unregistered, no hidden size, or another pooler from its config."""
     registered = {**FIXED_POOLERS, **LEARNED_POOLERS}
     if type(pooler) is not registered.get(pooler.name):
         raise ValueError(
@@ -129,8 +124,7 @@ def check_exportable(pooler: Pooler) -> None:
         rebuilt = pooler_from_config(config)
     except (TypeError, ValueError) as error:
         raise ValueError(f"pooler '{pooler.name}' cannot be rebuilt from its config {config} ({error})") from error
-    rebuilt_config = rebuilt.get_config()
-    lost = [key for key, value in config.items() if rebuilt_config.get(key) != value]
+    lost = [key for key, value in config.items() if rebuilt.get_config().get(key) != value]
     if lost or rebuilt.state_dict().keys() != pooler.state_dict().keys():
         raise ValueError(
             f"pooler '{pooler.name}' does not round-trip through get_config(): rebuilt from its config it "

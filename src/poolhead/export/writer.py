@@ -51,10 +51,9 @@ def export_sentence_transformer(
     """
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite)
-    if not isinstance(backbone, Backbone):
-        backbone = load_backbone(str(backbone))
-    pooler = resolve_pooler(pooler, backbone.hidden_size)
-    model = assemble(backbone, pooler, normalize)
+    backbone = backbone if isinstance(backbone, Backbone) else load_backbone(str(backbone))
+    pooler = resolve_pooler(pooler, backbone.hidden_size)  # once: a pooler that fits is used as is
+    model = to_sentence_transformer(backbone, pooler, normalize=normalize)
     card = {"base_model": backbone.name_or_path, "pooler": pooler.get_config(), **(metadata or {})}
     return save_sentence_transformer(model, out_dir, overwrite=overwrite, metadata=card)
 
@@ -67,13 +66,8 @@ def to_sentence_transformer(
     The backbone is copied into sentence-transformers' Transformer module (set to return
     every hidden state only when the pooler reads layers); the pooler is copied too.
     """
-    if not isinstance(backbone, Backbone):
-        backbone = load_backbone(str(backbone))
-    return assemble(backbone, resolve_pooler(pooler, backbone.hidden_size), normalize)
-
-
-def assemble(backbone: Backbone, pooler: Pooler, normalize: bool) -> SentenceTransformer:
-    """The SentenceTransformer of a loaded backbone and a resolved pooler (both copied)."""
+    backbone = backbone if isinstance(backbone, Backbone) else load_backbone(str(backbone))
+    pooler = resolve_pooler(pooler, backbone.hidden_size)
     with tempfile.TemporaryDirectory(prefix="poolhead-backbone-") as folder:
         backbone.model.save_pretrained(folder)
         backbone.tokenizer.save_pretrained(folder)

@@ -61,6 +61,3 @@ class AttentionPooling(Pooler):
         per_head = real.view(B, T, self.num_heads, H // self.num_heads)
         pooled = torch.einsum("bth,bthc->bhc", weights, per_head).reshape(B, H)
         return pooled.to(token_embeddings.dtype)
-
-    def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}, num_heads={self.num_heads}, temperature={self.temperature}"

@@ -29,9 +29,7 @@ class Pooler(nn.Module):
     #: Stable public name used by the registry, configs and exports.
     name: str = ""
     layers: tuple[int, ...] | None = None
-    #: The constructor arguments ``get_config()`` saves, each read from the attribute of that name
-    #: (or ``_name``, where the public attribute is derived from it). Declared once, so an option a
-    #: subclass adds is exported the day it is added.
+    #: Constructor arguments ``get_config()`` saves (attribute ``key``, or ``_key`` where ``key`` is derived).
     config_keys: tuple[str, ...] = ("hidden_size",)
 
     def __init__(self, hidden_size: int | None = None) -> None:
@@ -56,8 +54,13 @@ class Pooler(nn.Module):
 
     def get_config(self) -> dict:
         """JSON-able ``{"name": ..., **kwargs}`` from which ``build_pooler`` rebuilds this pooler."""
-        values = {key: getattr(self, f"_{key}", getattr(self, key)) for key in self.config_keys}
-        return {"name": self.name, **{key: _jsonable(value) for key, value in values.items()}}
+        config = {"name": self.name}
+        for key in self.config_keys:
+            value = getattr(self, f"_{key}", getattr(self, key))
+            # JSON-able: an inner pooler as its own config, a tuple as a list.
+            value = value.get_config() if isinstance(value, Pooler) else value
+            config[key] = list(value) if isinstance(value, tuple) else value
+        return config
 
     def layer_indices(self, num_hidden_states: int) -> list[int]:
         """Absolute indices into a ``hidden_states`` tuple of this length that are read."""
@@ -106,13 +109,8 @@ class Pooler(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"hidden_size={self.hidden_size}"
-
-
-def _jsonable(value):
-    if isinstance(value, Pooler):
-        return value.get_config()
-    return list(value) if isinstance(value, tuple) else value
+        # The inner pooler of a composition prints itself, as a child module.
+        return ", ".join(f"{key}={value}" for key, value in self.get_config().items() if key not in ("name", "inner"))
 
 
 def check_inputs(pooler: Pooler, token_embeddings: Tensor, attention_mask: Tensor | None) -> Tensor:

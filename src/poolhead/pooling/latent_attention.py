@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -89,13 +87,11 @@ class LatentAttentionPooling(Pooler):
         return q, k, v, key_mask.view(B, 1, 1, T)
 
     def attention_weights(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
-        """(B, latents, heads, T) weights of each learned query over the real tokens; 0 on padding and empty rows.
-
-        The probabilities ``pool`` attends with (its fused attention never exposes them), without dropout.
-        """
+        """(B, latents, heads, T): each query's weights over the tokens, as ``pool`` attends (no dropout); 0 on
+        padding and empty rows. ``pool``'s fused attention never exposes them."""
         attention_mask = check_inputs(self, token_embeddings, attention_mask)
         q, k, _, key_mask = self._attention_inputs(token_embeddings, attention_mask)
-        scores = (q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(~key_mask, float("-inf"))
+        scores = (q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5).masked_fill(~key_mask, float("-inf"))
         weights = scores.softmax(dim=-1) * attention_mask.view(q.shape[0], 1, 1, -1)
         return weights.transpose(1, 2)
 
@@ -112,9 +108,3 @@ class LatentAttentionPooling(Pooler):
             pooled = self.out(pooled)
         pooled = torch.where(has_tokens(attention_mask), pooled, torch.zeros_like(pooled))
         return pooled.to(token_embeddings.dtype)
-
-    def extra_repr(self) -> str:
-        return (
-            f"hidden_size={self.hidden_size}, num_heads={self.num_heads}, num_latents={self.num_latents}, "
-            f"output_dim={self.output_dim}, dropout={self.dropout}"
-        )

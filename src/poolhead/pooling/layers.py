@@ -65,6 +65,3 @@ class WeightedLayerPooling(Pooler):
         real_layers = [zero_padding(layer, attention_mask) for layer in layers]
         # The mix stays float32 into the inner pooler: rounding it to bf16 there would round twice.
         return self.inner(self.mix(real_layers), attention_mask).to(layers[-1].dtype)
-
-    def extra_repr(self) -> str:
-        return f"layers={list(self.layers)}"

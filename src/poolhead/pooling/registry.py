@@ -81,13 +81,17 @@ def pooler_from_config(config: dict[str, Any]) -> Pooler:
     return build_pooler(config.pop("name"), **config)
 
 
-def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int) -> Pooler:
-    """The pooler for a backbone of ``hidden_size``, from a name, a ``get_config()`` dict or an instance.
+def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int, **options: Any) -> Pooler:
+    """The pooler for a backbone of ``hidden_size`` (training, encoding, export and loading all ask here).
 
-    The one place training, encoding, export and loading get their pooler from: a missing hidden
-    size is filled in (an instance built without one is rebuilt from its config, weights kept),
-    and one built or configured for another hidden size is refused before any forward pass.
-    """
+    A missing hidden size is filled in (an instance is rebuilt from its config, weights kept); another
+    hidden size is refused before any forward pass. ``options`` go with a pooler given by name."""
+    if options:
+        if not isinstance(pooler, str):
+            raise ValueError(
+                f"options {sorted(options)} go with a pooler given by name; put them in its config instead"
+            )
+        pooler = {"name": pooler, **options}
     if isinstance(pooler, Pooler):
         registered = type(pooler) is {**FIXED_POOLERS, **LEARNED_POOLERS}.get(pooler.name)
         if pooler.hidden_size is None and registered:
