@@ -48,9 +48,9 @@ class PoolingModule(L.LightningModule):
             ``~/.cache/poolhead/features``); must be shared by all nodes under multi-node DDP.
         forward_chunk_size: run the backbone over a batch's sentences (both sides together)
             sorted by length, this many at a time, each chunk padded only to its own longest
-            sentence. Same batches, same loss, less padding computed: with 16, fine-tuning MiniLM
-            on STS-B computes 0.53x the token slots and takes 0.65x the time on CPU. ``None`` runs each side as one
-            forward pass, which keeps a GPU busier. Unused when the feature cache serves the batch.
+            sentence. Same batches, same loss, less padding computed (docs/results.md measures it
+            on CPU). ``None`` runs each side as one forward pass, which keeps a GPU busier. Unused
+            when the feature cache serves the batch.
     """
 
     def __init__(
