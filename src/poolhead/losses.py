@@ -74,11 +74,14 @@ class CosineSimilarityLoss(PairLoss):
 class InBatchNegativesLoss(PairLoss):
     """In-batch negatives (MultipleNegativesRankingLoss / InfoNCE): each anchor must pick its own b.
 
-    For anchor ``a_i`` the candidates are every ``b`` in the batch and, under DDP with
-    ``gather_across_processes``, in every process's batch; the loss is the cross-entropy of
-    ``scale * cos(a_i, b_j)`` against ``j = i``. The gathered b's keep their gradients, so each
-    process's embeddings learn from every anchor. The mean runs over all processes' anchors, so
-    after DDP averages gradients, training equals one process on the concatenated batch.
+    For anchor ``a_i`` the candidates are every ``b`` in the batch, every hard negative given
+    with the batch (``negatives``: tuples (anchor, positive, negative_1..k)) and, under DDP with
+    ``gather_across_processes``, those of every process's batch; the loss is the cross-entropy of
+    ``scale * cos(a_i, candidate_j)`` against ``a_i``'s own ``b_i``: exactly sentence-transformers'
+    ``MultipleNegativesRankingLoss`` (candidates: all positives, then all first negatives, ...).
+    The gathered candidates keep their gradients, so each process's embeddings learn from every
+    anchor. The mean runs over all processes' anchors, so after DDP averages gradients, training
+    equals one process on the concatenated batch.
 
     Args:
         scale: inverse temperature (20 = temperature 0.05).
@@ -130,17 +133,23 @@ class InBatchNegativesLoss(PairLoss):
                 stacklevel=3,
             )
 
-    def forward(self, embeddings_a: Tensor, embeddings_b: Tensor, labels: Tensor) -> Tensor:
+    def forward(
+        self, embeddings_a: Tensor, embeddings_b: Tensor, labels: Tensor, negatives: list[Tensor] | None = None
+    ) -> Tensor:
+        """``negatives``: one (B, D) tensor per hard-negative column, row i belonging to anchor i."""
         a, b = embeddings_a.float(), embeddings_b.float()
+        negatives = [n.float() for n in negatives or []]
         positive = self.positives(labels)
-        all_a, all_b, offset, num_positives, world_size = a, b, 0, positive.sum(), 1
+        sides = [a, b, *negatives]
+        all_sides, offset, num_positives, world_size = sides, 0, positive.sum(), 1
         if self.gather_across_processes and _distributed():
-            pairs, offset, num_positives = _gather_with_grad(torch.cat([a, b], dim=-1), positive.sum())
-            all_a, all_b = pairs.split(a.shape[-1], dim=-1)
+            rows, offset, num_positives = _gather_with_grad(torch.cat(sides, dim=-1), positive.sum())
+            all_sides = list(rows.split(a.shape[-1], dim=-1))
             world_size = dist.get_world_size()
-        self.last_num_candidates = all_b.shape[0]
+        all_a, candidates = all_sides[0], torch.cat(all_sides[1:])  # every b, then every first negative, ...
+        self.last_num_candidates = candidates.shape[0]
         targets = torch.arange(a.shape[0], device=a.device) + offset
-        terms = F.cross_entropy(_cosines(a, all_b) * self.scale, targets, reduction="none")
+        terms = F.cross_entropy(_cosines(a, candidates) * self.scale, targets, reduction="none")
         if self.symmetric:
             terms = (terms + F.cross_entropy(_cosines(b, all_a) * self.scale, targets, reduction="none")) / 2
         # Sum / (positives of all processes) * world_size: DDP's gradient average then gives the
@@ -216,20 +225,26 @@ def build_loss(name: str, embedding_dim: int | None = None, num_labels: int = 2,
 
 
 def check_loss_matches_data(loss: nn.Module, label_kind: str, data: str | None = None) -> None:
-    """Raise a clear error when ``loss`` cannot train on ``label_kind`` data (``"score"`` or ``"label"``).
+    """Raise a clear error when ``loss`` cannot train on ``label_kind`` data.
 
     Args:
         loss: a poolhead loss (anything with a ``label_kind`` attribute; others pass).
-        label_kind: what the data holds.
+        label_kind: what the data holds: ``"score"``, ``"label"`` or ``"positive"`` ((anchor, positive)
+            pairs, with or without hard negatives).
         data: where the data comes from, for the message.
     """
-    if label_kind not in ("score", "label"):
-        raise ValueError(f"label_kind must be 'score' or 'label', got {label_kind!r}")
+    if label_kind not in ("score", "label", "positive"):
+        raise ValueError(f"label_kind must be 'score', 'label' or 'positive', got {label_kind!r}")
     needs = getattr(loss, "label_kind", "any")
     if needs in ("any", label_kind):
         return
     name = getattr(loss, "name", "") or type(loss).__name__
     at = f" at {data}" if data else ""
+    if label_kind == "positive":
+        raise ValueError(
+            f"loss {name!r} needs {'integer labels' if needs == 'label' else 'similarity scores'} but the data{at} "
+            f"holds (anchor, positive) pairs without a score or label; use in_batch_negatives"
+        )
     if needs == "label":
         raise ValueError(
             f"loss {name!r} needs integer labels but the data{at} has scores; use cosent or cosine_mse "

@@ -10,7 +10,8 @@ from torchmetrics.functional.classification import binary_f1_score, multiclass_a
 
 
 class PairMetrics(Metric):
-    """Spearman/Pearson (scores) or accuracy/F1 (labels) over every pair of a split, each counted once.
+    """Spearman/Pearson (scores), accuracy/F1 (labels) or accuracy (tuples: the positive beats every hard
+    negative) over every pair of a split, each counted once.
 
     Under DDP, Lightning's DistributedSampler repeats a few pairs so that every process
     gets the same number; plain torchmetrics would count them twice. This metric gathers
@@ -18,8 +19,9 @@ class PairMetrics(Metric):
     the one a single process would report on the whole split.
 
     Args:
-        kind: ``"score"`` (preds are cosine similarities, targets in [0, 1]) or ``"label"``
-            (preds are predicted classes, targets integer labels).
+        kind: ``"score"`` (preds are cosine similarities, targets in [0, 1]), ``"label"``
+            (preds are predicted classes, targets integer labels) or ``"positive"`` (preds are 1
+            where the anchor is closer to its positive than to each of its negatives, targets 1).
         num_labels: number of classes for label data.
     """
 
@@ -27,8 +29,8 @@ class PairMetrics(Metric):
 
     def __init__(self, kind: str, num_labels: int = 2) -> None:
         super().__init__()
-        if kind not in ("score", "label"):
-            raise ValueError(f"kind must be 'score' or 'label', got {kind!r}")
+        if kind not in ("score", "label", "positive"):
+            raise ValueError(f"kind must be 'score', 'label' or 'positive', got {kind!r}")
         self.kind = kind
         self.num_labels = num_labels
         self.add_state("pair_ids", default=[], dist_reduce_fx="cat")
@@ -47,6 +49,8 @@ class PairMetrics(Metric):
         if self.kind == "score":
             return {"spearman": spearman_corrcoef(preds, targets), "pearson": pearson_corrcoef(preds, targets)}
         preds, targets = preds.long(), targets.long()
+        if self.kind == "positive":
+            return {"accuracy": (preds == targets).float().mean()}
         if self.num_labels == 2:
             f1 = binary_f1_score(preds, targets)
         else:

@@ -15,7 +15,13 @@ from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.chunks import length_chunks
 from poolhead.losses import build_loss, check_loss_matches_data
-from poolhead.metrics import PairMetrics
+from poolhead.objectives import (
+    COMBINED,
+    Objective,
+    build_dataset_losses,
+    combined_metric,
+    plan_objectives,
+)
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 
@@ -51,6 +57,9 @@ class PoolingModule(L.LightningModule):
             sentence. Same batches, same loss, less padding computed (docs/results.md measures it
             on CPU). ``None`` runs each side as one forward pass, which keeps a GPU busier. Unused
             when the feature cache serves the batch.
+        dataset_losses: the losses of a mixture's data sets (``data.datasets`` entries with a ``loss``),
+            ``{name: {loss, loss_kwargs, num_labels}}``; filled in from the data at fit, so a
+            checkpoint rebuilds them. Leave it unset.
     """
 
     def __init__(
@@ -74,12 +83,14 @@ class PoolingModule(L.LightningModule):
         cache: bool = True,
         cache_dir: str | None = None,
         forward_chunk_size: int | None = None,
+        dataset_losses: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__()
         self.backbone = load_backbone(backbone, max_length=max_length)
         self.backbone_model = self.backbone.model
         self.pooler = resolve_pooler(pooler, self.backbone.hidden_size, **(pooler_kwargs or {}))
         self.loss = build_loss(loss, embedding_dim=self.pooler.output_dim, num_labels=num_labels, **(loss_kwargs or {}))
+        self.dataset_losses = build_dataset_losses(dataset_losses, self.pooler.output_dim)
         self.freeze_backbone = freeze_backbone
         self.normalize = normalize
         if forward_chunk_size is not None and forward_chunk_size < 1:
@@ -97,25 +108,26 @@ class PoolingModule(L.LightningModule):
         self.hparams["max_length"] = self.backbone.max_length
         #: set by the feature cache when the backbone is frozen (see poolhead.cache)
         self.feature_cache = None
+        #: one per data set of the fit (see poolhead.objectives), set in setup
+        self.objectives: list[Objective] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        kind = getattr(datamodule, "label_kind", None) or _kind_of_loss(self.loss)
-        check_loss_matches_data(self.loss, kind, getattr(datamodule, "path", None))
-        num_labels = getattr(datamodule, "num_labels", None) if kind == "label" else None
-        if num_labels and num_labels > self.hparams.num_labels:
-            raise ValueError(
-                f"data has {num_labels} classes but the model was built with num_labels={self.hparams.num_labels}; "
-                f"set --model.num_labels {num_labels}"
-            )
-        self.kind = kind
+        sources = getattr(datamodule, "sources", None)
+        if sources and all(source.kind for source in sources):
+            self.objectives = plan_objectives(self, sources, self.hparams.num_labels)
+        else:  # no data module (loaders passed to the trainer): the loss says what the data holds
+            kind = getattr(datamodule, "label_kind", None) or _kind_of_loss(self.loss)
+            check_loss_matches_data(self.loss, kind, getattr(datamodule, "path", None))
+            self.objectives = [Objective(None, kind, self.loss, num_labels=self.hparams.num_labels)]
+        self.kind = self.objectives[0].kind
         sentences = getattr(datamodule, "sentences", None)
         if self.hparams.cache and self.freeze_backbone and sentences:
             self.attach_feature_cache(sentences)
-        self.val_metrics = PairMetrics(kind, self.hparams.num_labels)
-        self.test_metrics = PairMetrics(kind, self.hparams.num_labels)
+        self.val_metrics = torch.nn.ModuleList([objective.new_metrics() for objective in self.objectives])
+        self.test_metrics = torch.nn.ModuleList([objective.new_metrics() for objective in self.objectives])
         if stage == "fit":
             # Lightning keeps the modes modules have when fit begins (restoring them after every
             # validation), and from_pretrained leaves the backbone in eval mode: a backbone being
@@ -180,34 +192,46 @@ class PoolingModule(L.LightningModule):
         embeddings = self.pooler(tokens, mask, hidden_states=hidden_states)
         return F.normalize(embeddings, dim=-1) if self.normalize else embeddings
 
-    def embed_pairs(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    def embed_pairs(self, batch: dict[str, Any]) -> list[Tensor]:
+        """Embeddings of a batch's sides: ``[a, b, negative_1, ..., negative_k]``."""
+        sides = [batch["features_a"], batch["features_b"], *batch.get("features_negatives", [])]
+        ids = [batch.get("sentence_ids_a"), batch.get("sentence_ids_b"), *batch.get("sentence_ids_negatives", [])]
         if self.forward_chunk_size and self.feature_cache is None:
-            chunks = length_chunks([batch["features_a"], batch["features_b"]], self.forward_chunk_size)
+            chunks = length_chunks(sides, self.forward_chunk_size)
             if chunks is not None:
                 rows = torch.cat([chunk_rows for chunk_rows, _ in chunks])
                 embeddings = torch.cat([self(features) for _, features in chunks])[torch.argsort(rows)]
-                return embeddings.split(batch["features_a"]["attention_mask"].shape[0])
-        return self(batch["features_a"], batch.get("sentence_ids_a")), self(
-            batch["features_b"], batch.get("sentence_ids_b")
-        )
+                return list(embeddings.split(sides[0]["attention_mask"].shape[0]))
+        return [self(features, sentence_ids) for features, sentence_ids in zip(sides, ids, strict=True)]
 
     # --- steps -----------------------------------------------------------------------------
 
+    def _objective(self, batch: dict[str, Any]) -> tuple[int, Objective]:
+        index = int(batch["dataset"]) if "dataset" in batch and len(self.objectives) > 1 else 0
+        return index, self.objectives[index]
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        a, b = self.embed_pairs(batch)
-        loss = self.loss(a, b, batch["labels"])
+        _, objective = self._objective(batch)
+        a, b, *negatives = self.embed_pairs(batch)
+        loss = objective.compute_loss(a, b, batch["labels"], negatives)
         self.log("train/loss", loss, prog_bar=True, batch_size=a.shape[0])
+        if objective.name:
+            self.log(objective.logged("train", "loss"), loss, batch_size=a.shape[0])
         return loss
 
-    def _eval_step(self, batch: dict[str, Any], stage: str, metrics: PairMetrics) -> None:
-        a, b = self.embed_pairs(batch)
-        self.log(f"{stage}/loss", self.loss(a, b, batch["labels"]), batch_size=a.shape[0], sync_dist=True)
-        metrics.update(self.predict_pairs(a, b), batch["labels"], batch["pair_ids"])
+    def _eval_step(self, batch: dict[str, Any], stage: str, metrics: torch.nn.ModuleList) -> None:
+        index, objective = self._objective(batch)
+        a, b, *negatives = self.embed_pairs(batch)
+        loss = objective.compute_loss(a, b, batch["labels"], negatives)
+        name = objective.logged(stage, "loss")
+        self.log(name, loss, batch_size=a.shape[0], sync_dist=True, add_dataloader_idx=False)
+        if objective.has_metrics:
+            metrics[index].update(self.predict_pairs(a, b, negatives, objective), batch["labels"], batch["pair_ids"])
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch, "val", self.val_metrics)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch, "test", self.test_metrics)
 
     def on_validation_epoch_end(self) -> None:
@@ -216,20 +240,35 @@ class PoolingModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics)
 
-    def predict_pairs(self, a: Tensor, b: Tensor) -> Tensor:
-        """Cosine similarity for score data; predicted class for label data."""
-        if self.kind == "score":
-            return F.cosine_similarity(a.float(), b.float(), dim=-1)
-        if hasattr(self.loss, "predict"):
-            return self.loss.predict(a, b).argmax(dim=-1)
-        return (F.cosine_similarity(a.float(), b.float(), dim=-1) >= self.hparams.label_threshold).long()
+    def predict_pairs(
+        self, a: Tensor, b: Tensor, negatives: list[Tensor] | None = None, objective: Objective | None = None
+    ) -> Tensor:
+        """Cosine similarity for score data; predicted class for label data; for tuples, 1 where the
+        anchor is closer to its positive than to every negative."""
+        objective = objective or self.objectives[0]
+        cosines = F.cosine_similarity(a.float(), b.float(), dim=-1)
+        if objective.kind == "score":
+            return cosines
+        if objective.kind == "positive":
+            closest_negative = torch.stack([F.cosine_similarity(a.float(), n.float(), dim=-1) for n in negatives])
+            return (cosines > closest_negative.max(dim=0).values).long()
+        if hasattr(objective.loss, "predict"):
+            return objective.loss.predict(a, b).argmax(dim=-1)
+        return (cosines >= self.hparams.label_threshold).long()
 
-    def _log_metrics(self, stage: str, metrics: PairMetrics) -> None:
+    def _log_metrics(self, stage: str, metrics: torch.nn.ModuleList) -> None:
         # compute() already gathers every process's pairs, so no sync_dist here.
-        values = metrics.compute()
-        for name, value in values.items():
-            self.log(f"{stage}/{name}", value * 100, prog_bar=True)  # x100, as compare reports them
-        metrics.reset()
+        computed = []
+        for objective, metric in zip(self.objectives, metrics, strict=True):
+            values = metric.compute() if objective.has_metrics and metric.update_count else {}
+            for name, value in values.items():
+                # x100, as compare reports them
+                self.log(objective.logged(stage, name), value * 100, prog_bar=objective.name is None)
+            computed.append(values)
+            metric.reset()
+        combined = combined_metric(self.objectives, computed)
+        if combined is not None:
+            self.log(f"{stage}/{COMBINED}", combined, prog_bar=True)
 
     # --- optimisation ----------------------------------------------------------------------
 

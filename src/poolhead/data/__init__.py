@@ -7,14 +7,20 @@ from poolhead.data.batching import (
     ResumableDataLoader,
     SentencePairs,
 )
+from poolhead.data.columns import DataShape
+from poolhead.data.mixture import MixtureBatchSampler
 from poolhead.data.module import SentencePairDataModule
 from poolhead.data.sentences import SentenceTable, load_tokenizer
+from poolhead.data.sources import DatasetSource
 from poolhead.data.validation import EXPECTED_SCHEMA
 
 __all__ = [
     "EXPECTED_SCHEMA",
+    "DataShape",
+    "DatasetSource",
     "EpochShuffleSampler",
     "LengthGroupedBatchSampler",
+    "MixtureBatchSampler",
     "PairCollator",
     "ResumableDataLoader",
     "SentencePairDataModule",

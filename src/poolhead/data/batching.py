@@ -12,7 +12,7 @@ from poolhead.data.sentences import SentenceTable
 
 
 class SentencePairs(Dataset):
-    """One split's pairs: (sentence_id_a, sentence_id_b, label, pair_id) per item.
+    """One split's pairs: (sentence_id_a, sentence_id_b, label, pair_id, negative_ids, dataset) per item.
 
     ``pair_id`` is the pair's row index within its split, so a model can drop the pairs that
     DistributedSampler repeats to give every process the same number of batches.
@@ -21,46 +21,70 @@ class SentencePairs(Dataset):
         ids_a, ids_b: sentence ids (positions in the data module's ``sentences``).
         labels: float scores or integer classes.
         pair_ids: row index of each pair within its split.
+        negatives: one list of sentence ids per hard-negative column (``negatives[k][i]``).
+        dataset: which data set of a mixture the pairs come from (its position in the data module).
     """
 
-    def __init__(self, ids_a: Sequence[int], ids_b: Sequence[int], labels: Sequence, pair_ids: Sequence[int]) -> None:
+    def __init__(
+        self,
+        ids_a: Sequence[int],
+        ids_b: Sequence[int],
+        labels: Sequence,
+        pair_ids: Sequence[int],
+        negatives: Sequence[Sequence[int]] = (),
+        dataset: int = 0,
+    ) -> None:
         self.ids_a = list(ids_a)
         self.ids_b = list(ids_b)
         self.labels = list(labels)
         self.pair_ids = list(pair_ids)
+        self.negatives = [list(column) for column in negatives]
+        self.dataset = dataset
 
     def __len__(self) -> int:
         return len(self.pair_ids)
 
-    def __getitem__(self, index: int) -> tuple[int, int, Any, int]:
-        return self.ids_a[index], self.ids_b[index], self.labels[index], self.pair_ids[index]
+    def __getitem__(self, index: int) -> tuple[int, int, Any, int, tuple[int, ...], int]:
+        negatives = tuple(column[index] for column in self.negatives)
+        return self.ids_a[index], self.ids_b[index], self.labels[index], self.pair_ids[index], negatives, self.dataset
 
 
 class PairCollator:
     """Turns items of ``SentencePairs`` into the batch dict the model takes.
 
     Each side is padded to its longest sentence in the batch (right padding), so short
-    batches cost short forward passes.
+    batches cost short forward passes. Hard negatives come as ``features_negatives`` (one
+    padded side per negative column) and ``sentence_ids_negatives``; ``dataset`` says which
+    data set of a mixture the batch comes from (every batch comes from one).
 
     Args:
         table: the sentences and their token ids.
-        label_kind: ``"score"`` (labels become float32) or ``"label"`` (int64).
+        label_kind: ``"score"`` (labels become float32), ``"label"`` or ``"positive"`` (int64);
+            one per data set of a mixture, indexed by the items' ``dataset``.
     """
 
-    def __init__(self, table: SentenceTable, label_kind: str) -> None:
+    def __init__(self, table: SentenceTable, label_kind: str | Sequence[str]) -> None:
         self.table = table
-        self.label_dtype = torch.float32 if label_kind == "score" else torch.long
+        kinds = [label_kind] if isinstance(label_kind, str) else list(label_kind)
+        self.label_dtypes = [torch.float32 if kind == "score" else torch.long for kind in kinds]
 
-    def __call__(self, items: list[tuple[int, int, Any, int]]) -> dict[str, Any]:
-        ids_a, ids_b, labels, pair_ids = zip(*items, strict=False)
-        return {
+    def __call__(self, items: list[tuple]) -> dict[str, Any]:
+        ids_a, ids_b, labels, pair_ids, negatives, datasets = zip(*items, strict=True)
+        dataset = datasets[0]
+        batch = {
             "features_a": self.table.pad(ids_a),
             "features_b": self.table.pad(ids_b),
             "sentence_ids_a": torch.tensor(ids_a, dtype=torch.long),
             "sentence_ids_b": torch.tensor(ids_b, dtype=torch.long),
-            "labels": torch.tensor(labels, dtype=self.label_dtype),
+            "labels": torch.tensor(labels, dtype=self.label_dtypes[dataset]),
             "pair_ids": torch.tensor(pair_ids, dtype=torch.long),
+            "dataset": torch.tensor(dataset, dtype=torch.long),
         }
+        columns = list(zip(*negatives, strict=True))
+        if columns:
+            batch["features_negatives"] = [self.table.pad(column) for column in columns]
+            batch["sentence_ids_negatives"] = [torch.tensor(column, dtype=torch.long) for column in columns]
+        return batch
 
 
 class EpochShuffleSampler(RandomSampler):

@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import yaml
 from datasets import Features, Value
 from datasets.exceptions import DatasetsError
+
+from poolhead.data.columns import NEGATIVE, ROLE_NAMES, map_columns
 
 #: file suffix -> (``datasets`` builder, builder options)
 FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -54,13 +57,44 @@ class RawSplit:
     source: str  # a file path or "hub dataset NAME, split SPLIT"
     columns: dict[str, list[Any]]
     rows: RowNaming
+    #: how many columns the file or split has (``columns`` may hold only the mapped ones)
+    width: int = 0
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()), []))
 
+    def with_roles(self, mapping: dict[str, str] | None) -> RawSplit:
+        """The same rows with columns renamed by a role -> column ``mapping`` (see ``poolhead.data.columns``)."""
+        renames = map_columns(list(self.columns), mapping, self.source)
+        columns = {
+            renames.get(name, name): values
+            for name, values in self.columns.items()
+            if name not in renames.values() or name in renames
+        }
+        return RawSplit(self.split, self.source, columns, self.rows, self.width or len(self.columns))
+
 
 def is_local(path: str) -> bool:
     return Path(path).exists()
+
+
+def is_dataset_repository(path: str) -> bool:
+    """A local folder laid out as a hub dataset repository: a README.md whose YAML header lists ``configs``.
+
+    ``datasets.load_dataset`` reads such a folder exactly as it reads the hub id it mirrors.
+    """
+    readme = Path(path) / "README.md"
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return False
+    header = text.split("---", 2)[1] if text.count("---") >= 2 else ""
+    try:
+        card = yaml.safe_load(header)
+    except yaml.YAMLError:
+        return False
+    return isinstance(card, dict) and "configs" in card
 
 
 def split_files(folder: Path, split: str) -> list[Path]:
@@ -83,13 +117,14 @@ def describe_folder(folder: Path) -> str:
     return ", ".join(names) if names else "no csv/tsv/jsonl/json/parquet files"
 
 
-def read_local_split(path: str, split: str, role: str) -> list[RawSplit]:
+def read_local_split(path: str, split: str, role: str, columns: dict[str, str] | None = None) -> list[RawSplit]:
     """Every file of ``split`` under a folder ``path``; a single file ``path`` stands for any split.
 
     Args:
         path: a folder of split files, or one file.
         split: the split's name (``train``, ``validation``, ...).
         role: ``train``, ``validation`` or ``test``: names the setting to change in errors.
+        columns: role -> column name mapping (``{sentence1: premise, ...}``).
     """
     location = Path(path)
     if location.is_file():
@@ -101,7 +136,7 @@ def read_local_split(path: str, split: str, role: str) -> list[RawSplit]:
                 f"split {split!r} not found in {location} (files found: {describe_folder(location)}); "
                 f"add {split}.csv / .jsonl / .parquet there, or set {role}_split to the name of a split that exists"
             )
-    return [read_file(file, split) for file in files]
+    return [read_file(file, split).with_roles(columns) for file in files]
 
 
 def read_file(file: Path, split: str) -> RawSplit:
@@ -186,26 +221,56 @@ def read_error(file: Path | str, error: Exception) -> Exception:
     return ValueError(f"could not read {file}: {type(cause).__name__}: {cause}")
 
 
-def load_hub_dataset(path: str, cache: dict[str, Any]) -> Any:
-    """``datasets.load_dataset(path)`` once per data module (``cache`` keeps it)."""
+def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None, revision: str | None = None) -> Any:
+    """``datasets.load_dataset(path, subset, revision=revision)`` once per data set (``cache`` keeps it).
+
+    ``path`` is a hub id or a local folder laid out as a hub dataset repository.
+    """
     if "dataset" not in cache:
+        options = {key: value for key, value in (("name", subset), ("revision", revision)) if value is not None}
         try:
-            cache["dataset"] = datasets.load_dataset(path)
+            cache["dataset"] = datasets.load_dataset(path, **options)
         except Exception as error:
+            if is_local(path):
+                raise ValueError(
+                    f"could not load the dataset repository {path} (subset {subset!r}): {type(error).__name__}: "
+                    f"{error}; set subset to one of the config_name entries of its README.md"
+                ) from error
             raise ValueError(
                 f"{path!r} is neither a local file or folder nor a loadable hub dataset ({type(error).__name__}: "
-                f"{error}); check the path, or the network / HF_HUB_OFFLINE for a hub id"
+                f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id"
             ) from error
     return cache["dataset"]
 
 
-def read_hub_split(path: str, split: str, role: str, cache: dict[str, Any]) -> list[RawSplit]:
-    """A split of a hub dataset; ``role`` (train / validation / test) names the setting to change in errors."""
-    dataset = load_hub_dataset(path, cache)
+def read_hub_split(
+    path: str,
+    split: str,
+    role: str,
+    cache: dict[str, Any],
+    subset: str | None = None,
+    revision: str | None = None,
+    columns: dict[str, str] | None = None,
+) -> list[RawSplit]:
+    """A split of a hub dataset; ``role`` (train / validation / test) names the setting to change in errors.
+
+    Only the columns that fill a role are read (selected and renamed by ``datasets``, without a copy).
+    """
+    dataset = load_hub_dataset(path, cache, subset, revision)
     if split not in dataset:
         raise FileNotFoundError(
             f"split {split!r} not found in hub dataset {path!r} (splits found: {', '.join(dataset)}); "
             f"set {role}_split to one of them"
         )
-    source = f"hub dataset {path}, split {split}"
-    return [RawSplit(split=split, source=source, columns=dataset[split].to_dict(), rows=HUB_ROWS)]
+    named = f"{path} ({subset})" if subset else path
+    source = f"hub dataset {named}, split {split}"
+    table = dataset[split]
+    found = list(table.column_names)
+    renames = map_columns(found, columns, source)
+    kept = [name for name in found if name in renames or _is_role(name) and name not in renames.values()]
+    table = table.select_columns(kept).rename_columns({name: renames[name] for name in kept if name in renames})
+    return [RawSplit(split=split, source=source, columns=table.to_dict(), rows=HUB_ROWS, width=len(found))]
+
+
+def _is_role(name: str) -> bool:
+    return name in ROLE_NAMES or NEGATIVE.fullmatch(name) is not None

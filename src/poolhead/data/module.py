@@ -1,14 +1,14 @@
-"""SentencePairDataModule: sentence pairs from local files or the hub, validated, tokenized once, batched."""
+"""SentencePairDataModule: sentence pairs from local files or the hub, one data set or several, validated,
+tokenized once, batched."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_warn
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, ConcatDataset, DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from poolhead.data.batching import (
@@ -19,26 +19,31 @@ from poolhead.data.batching import (
     SentencePairs,
     pair_lengths,
 )
-from poolhead.data.files import RawSplit, is_local, load_hub_dataset, read_hub_split, read_local_split
+from poolhead.data.files import is_dataset_repository, is_local, load_hub_dataset
+from poolhead.data.mixture import SAMPLERS, MixtureBatchSampler
 from poolhead.data.sentences import SentenceTable, load_tokenizer
-from poolhead.data.validation import EMPTY_SENTENCE_POLICIES, PairRows, label_kind_of, seeded_subset, validate_split
-
-log = logging.getLogger(__name__)
+from poolhead.data.sources import DatasetSource, build_sources
+from poolhead.data.validation import EMPTY_SENTENCE_POLICIES
 
 #: Lightning stage -> the splits it reads, by role
 STAGE_ROLES = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",), "predict": ("test",)}
+#: a mixture's data sets draw their training order from seeds this far apart
+SEED_STRIDE = 7919
 
 
 class SentencePairDataModule(L.LightningDataModule):
-    """Sentence pairs (``sentence1``, ``sentence2``, ``score`` or ``label``) for training and evaluation.
+    """Sentence pairs for training and evaluation, from one data set (``path``) or several (``datasets``).
 
     Each split is checked at load (errors name the file, row and column), every unique sentence
-    over the loaded splits is tokenized once (``sentences`` lists them; a pair holds two ids into
-    it), and batches are padded to their longest sentence.
+    over the loaded splits of all data sets is tokenized once (``sentences`` lists them; a pair
+    holds ids into it), and batches are padded to their longest sentence. The shape of each data
+    set (scored pairs, labelled pairs, (anchor, positive) pairs, (anchor, positive, negatives)
+    tuples) is read from its columns and reported once.
 
     Args:
         path: a folder of split files (``train.csv``, ``validation.jsonl``, ``test.parquet``, ...),
-            one file (it stands for every split), or a hub dataset id.
+            one file (it stands for every split), a hub dataset id, or a folder laid out as a hub
+            dataset repository (README.md with ``configs:``).
         tokenizer: model name or folder (a sentence-transformers folder works) or a tokenizer object.
         max_length: tokens per sentence; default the model's limit, as ``load_backbone`` picks it.
         batch_size: pairs per training batch.
@@ -54,11 +59,25 @@ class SentencePairDataModule(L.LightningDataModule):
             whitespace-only sentence; counts per split are in ``dropped`` and in a warning.
         score_scale: divide raw scores by this to bring them into [0, 1] (e.g. 5.0 for 0-5 gold scores).
         seed: for the training order and the ``limit_*`` subsets.
+        subset: the config name of a hub dataset (``load_dataset(path, subset)``), e.g. ``triplet``.
+        revision: a hub dataset's branch, tag or commit.
+        columns: poolhead role -> the data set's column name, e.g. ``{sentence1: premise,
+            sentence2: hypothesis, label: label}`` or ``{score: similarity}``.
+        name: names the data set (in messages, metrics and under ``data_root``); default the last
+            part of ``path``.
+        datasets: several data sets in one fit, instead of ``path``: one mapping per data set with
+            ``path`` and any of ``name, subset, revision, columns, score_scale, *_split, limit_*,
+            loss, loss_kwargs, weight, positives_only`` (see ``DatasetSource``); keys left out take
+            the values set here. Each batch comes from one data set and trains with its loss.
+        sampler: how a mixture's batches are ordered: ``proportional`` (every batch of every data
+            set each epoch) or ``round_robin`` (one of each in turn until the smallest runs out).
+        data_root: read every data set given by hub id from ``data_root/NAME`` instead (a local
+            copy with the hub's columns and split names): the way to run a shipped config offline.
     """
 
     def __init__(
         self,
-        path: str,
+        path: str | None = None,
         tokenizer: str | PreTrainedTokenizerBase | None = None,
         max_length: int | None = None,
         batch_size: int = 32,
@@ -73,6 +92,13 @@ class SentencePairDataModule(L.LightningDataModule):
         empty_sentences: str = "error",
         score_scale: float | None = None,
         seed: int = 42,
+        subset: str | None = None,
+        revision: str | None = None,
+        columns: dict[str, str] | None = None,
+        name: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        sampler: str = "proportional",
+        data_root: str | None = None,
     ) -> None:
         super().__init__()
         _check_options(
@@ -82,30 +108,48 @@ class SentencePairDataModule(L.LightningDataModule):
             limit_train_pairs=limit_train_pairs,
             limit_eval_pairs=limit_eval_pairs,
         )
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
-        self.path = str(path)
+        shared = {
+            "train_split": train_split,
+            "validation_split": validation_split,
+            "test_split": test_split,
+            "limit_train_pairs": limit_train_pairs,
+            "limit_eval_pairs": limit_eval_pairs,
+            "score_scale": score_scale,
+        }
+        self.sources = _sources(path, datasets, shared, subset=subset, revision=revision, columns=columns, name=name)
+        for source in self.sources:
+            source.use_local_copy(data_root)
+        self.path = self.sources[0].path if len(self.sources) == 1 else ", ".join(s.path for s in self.sources)
         self.tokenizer_spec = tokenizer
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.group_by_length = group_by_length
         self.split_names = {"train": train_split, "validation": validation_split, "test": test_split}
-        self.limits = {"train": limit_train_pairs, "validation": limit_eval_pairs, "test": limit_eval_pairs}
         self.empty_sentences = empty_sentences
-        self.score_scale = score_scale
+        self.sampler = sampler
         self.seed = seed
         self._max_length = max_length
         self.table: SentenceTable | None = None
-        #: role ("train", "validation", "test") -> its pairs, once set up
-        self.pairs: dict[str, SentencePairs] = {}
-        #: split name -> pairs dropped for an empty sentence (empty_sentences="skip")
-        self.dropped: dict[str, int] = {}
-        self._label_kind: str | None = None
-        self._label_source = ""
-        self._train_num_labels: int | None = None
-        self._hub: dict[str, Any] = {}
         #: training batches of the current epoch to skip, when resuming a run stopped mid-epoch
         self._start_batch = 0
+
+    @property
+    def is_mixture(self) -> bool:
+        return len(self.sources) > 1
+
+    @property
+    def pairs(self) -> dict[str, SentencePairs]:
+        """Role ("train", "validation", "test") -> the pairs of the (first) data set, once set up."""
+        return self.sources[0].pairs
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Split name -> pairs dropped for an empty sentence (``empty_sentences="skip"``), first data set."""
+        return self.sources[0].dropped
 
     @property
     def sentences(self) -> list[str]:
@@ -114,17 +158,13 @@ class SentencePairDataModule(L.LightningDataModule):
 
     @property
     def label_kind(self) -> str | None:
-        """``"score"`` or ``"label"`` once a split is loaded, else None."""
-        return self._label_kind
+        """``"score"``, ``"label"`` or ``"positive"`` once a split is loaded (of the first data set), else None."""
+        return self.sources[0].kind
 
     @property
     def num_labels(self) -> int | None:
         """For label data: largest label + 1 over the train split (over the loaded splits without it)."""
-        if self._label_kind != "label":
-            return None
-        if self._train_num_labels is not None:
-            return self._train_num_labels
-        return max(max(pairs.labels) for pairs in self.pairs.values()) + 1
+        return self.sources[0].num_labels
 
     @property
     def max_length(self) -> int | None:
@@ -136,29 +176,39 @@ class SentencePairDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         # Lightning runs this once per node: download a hub dataset before every process reads it.
-        if not is_local(self.path):
-            load_hub_dataset(self.path, self._hub)
+        for source in self.sources:
+            if not is_local(source.path) or is_dataset_repository(source.path):
+                load_hub_dataset(source.path, source._hub, source.subset, source.revision)
 
     def setup(self, stage: str | None = None) -> None:
         """Load, check and tokenize the splits ``stage`` needs (all three when ``stage`` is None)."""
         roles = STAGE_ROLES.get(stage or "", ("train", "validation", "test"))
-        for role in roles:
-            if role not in self.pairs and self.split_names[role] is not None:
-                self.pairs[role] = self._load(role)
-        if stage == "fit" and Path(self.path).is_file() and self.split_names["validation"] is not None:
-            rank_zero_warn(
-                f"{self.path} is one file, so it stands for both the train and the validation split: "
-                f"validation metrics come from the training pairs. Use a folder with {self.split_names['train']}.csv "
-                f"and {self.split_names['validation']}.csv (or validation_split=None) for held-out figures."
-            )
+        table = self._require_table()
+        for index, source in enumerate(self.sources):
+            for role in roles:
+                if role not in source.pairs and source.split_names[role] is not None:
+                    source.load(role, index, table, self.empty_sentences, self.seed)
+            validation = source.validation_split
+            if stage == "fit" and Path(source.path).is_file() and validation is not None:
+                rank_zero_warn(
+                    f"{source.path} is one file, so it stands for both the train and the validation split: "
+                    f"validation metrics come from the training pairs. Use a folder with {source.train_split}.csv "
+                    f"and {validation}.csv (or validation_split=None) for held-out figures."
+                )
 
     def train_dataloader(self) -> DataLoader:
-        pairs = self._role("train", "fit")
+        self._require_roles("train", "fit")
         # Orders fixed by (seed, epoch) and a loader that checkpoints its place: a run killed
         # mid-epoch and resumed trains on exactly the batches of the uninterrupted run.
-        sampler = EpochShuffleSampler(pairs, seed=self.seed)
         resume = {"start_batch": self._start_batch}
         self._start_batch = 0
+        if self.is_mixture:
+            parts = [source.pairs["train"] for source in self.sources]
+            batch_samplers = [self._batch_sampler(pairs, self.seed + SEED_STRIDE * i) for i, pairs in enumerate(parts)]
+            mixture = MixtureBatchSampler(batch_samplers, [len(p) for p in parts], self.sampler, seed=self.seed)
+            return self._loader(ConcatDataset(parts), ResumableDataLoader, batch_sampler=mixture, **resume)
+        pairs = self.pairs["train"]
+        sampler = EpochShuffleSampler(pairs, seed=self.seed)
         if not self.group_by_length:
             return self._loader(pairs, ResumableDataLoader, sampler=sampler, batch_size=self.batch_size, **resume)
         lengths = pair_lengths(self.table, pairs)
@@ -179,74 +229,28 @@ class SentencePairDataModule(L.LightningDataModule):
         self._start_batch = state_dict.get("train_batches_done", 0)
 
     def val_dataloader(self) -> DataLoader | list:
-        if self.split_names["validation"] is None:
-            return []  # Lightning skips validation
-        return self._loader(self._role("validation", "validate"), batch_size=self.eval_batch_size, shuffle=False)
+        """One loader per data set that has a validation split (a list for a mixture)."""
+        self._require_roles("validation", "validate")
+        loaders = [
+            self._loader(source.pairs["validation"], batch_size=self.eval_batch_size, shuffle=False)
+            for source in self.sources
+            if "validation" in source.pairs
+        ]
+        return loaders if self.is_mixture or not loaders else loaders[0]  # [] makes Lightning skip validation
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self._role("test", "test"), batch_size=self.eval_batch_size, shuffle=False)
+    def test_dataloader(self) -> DataLoader | list:
+        self._require_roles("test", "test")
+        loaders = [self._loader(s.pairs["test"], batch_size=self.eval_batch_size, shuffle=False) for s in self.sources]
+        return loaders if self.is_mixture else loaders[0]
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader | list:
         return self.test_dataloader()
 
-    def _load(self, role: str) -> SentencePairs:
-        split = self.split_names[role]
-        if is_local(self.path):
-            raws = read_local_split(self.path, split, role)
-        else:
-            raws = read_hub_split(self.path, split, role, self._hub)
-        rows, dropped = self._validate(raws)
-        if not rows.labels:
-            raise ValueError(
-                f"split {split!r} of {self.path} has no pairs left to use (dropped {dropped} with empty sentences)"
-            )
-        if dropped:
-            self.dropped[split] = dropped
-        if role == "train" and self._label_kind == "label":
-            self._train_num_labels = max(rows.labels) + 1
-        rows = self._limit(rows, self.limits[role])
-        table = self._require_table()
-        ids = table.add(rows.sentence1 + rows.sentence2)
-        count = len(rows.labels)
-        log.info("%s split %r: %d pairs, %d unique sentences so far", self.path, split, count, len(table))
-        return SentencePairs(ids[:count], ids[count:], rows.labels, rows.rows)
-
-    def _validate(self, raws: list[RawSplit]) -> tuple[PairRows, int]:
-        """All files of a split, checked and joined; pair ids run on across files (shards)."""
-        joined = PairRows([], [], [], [])
-        offset = dropped = 0
-        for raw in raws:
-            self._check_kind(label_kind_of(raw), raw.source)
-            rows = validate_split(raw, self.empty_sentences, self.score_scale)
-            joined.sentence1 += rows.sentence1
-            joined.sentence2 += rows.sentence2
-            joined.labels += rows.labels
-            joined.rows += [offset + row for row in rows.rows]
-            offset += len(raw)
-            if rows.dropped_empty:
-                dropped += rows.dropped_empty
-                skipped = f"skipped {rows.dropped_empty} pair(s) with an empty sentence"
-                rank_zero_warn(f"{raw.source}: {skipped} (empty_sentences='skip')")
-        return joined, dropped
-
-    def _check_kind(self, kind: str, source: str) -> None:
-        if self.score_scale is not None and kind == "label":
-            raise ValueError(
-                f"score_scale={self.score_scale} was given but {source} has integer labels, not scores; "
-                f"drop score_scale"
-            )
-        if self._label_kind is None:
-            self._label_kind, self._label_source = kind, source
-        elif kind != self._label_kind:
-            raise ValueError(
-                f"{source} has a {kind!r} column but {self._label_source} has {self._label_kind!r}; "
-                f"every split of one data set needs the same kind of target"
-            )
-
-    def _limit(self, rows: PairRows, limit: int | None) -> PairRows:
-        keep = seeded_subset(len(rows.labels), limit, self.seed)
-        columns = (rows.sentence1, rows.sentence2, rows.labels, rows.rows)
-        return PairRows(*([values[i] for i in keep] for values in columns), dropped_empty=rows.dropped_empty)
+    def _batch_sampler(self, pairs: SentencePairs, seed: int) -> BatchSampler:
+        sampler = EpochShuffleSampler(pairs, seed=seed)
+        if self.group_by_length:
+            return LengthGroupedBatchSampler(sampler, pair_lengths(self.table, pairs), self.batch_size, seed=seed)
+        return BatchSampler(sampler, self.batch_size, drop_last=False)
 
     def _require_table(self) -> SentenceTable:
         if self.table is None:
@@ -259,19 +263,39 @@ class SentencePairDataModule(L.LightningDataModule):
             self.table = SentenceTable(tokenizer, max_length)
         return self.table
 
-    def _role(self, role: str, stage: str) -> SentencePairs:
-        if role not in self.pairs:
+    def _require_roles(self, role: str, stage: str) -> None:
+        if any(role not in s.pairs and s.split_names[role] is not None for s in self.sources):
             self.setup(stage)
-        return self.pairs[role]
 
-    def _loader(self, pairs: SentencePairs, loader_class: type[DataLoader] = DataLoader, **kwargs: Any) -> DataLoader:
+    def _loader(self, pairs: Any, loader_class: type[DataLoader] = DataLoader, **kwargs: Any) -> DataLoader:
         return loader_class(
             pairs,
-            collate_fn=PairCollator(self.table, self._label_kind),
+            collate_fn=PairCollator(self.table, [source.kind for source in self.sources]),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             **kwargs,
         )
+
+
+def _sources(
+    path: str | None, datasets: list[dict[str, Any]] | None, shared: dict[str, Any], **single: Any
+) -> list[DatasetSource]:
+    if (path is None) == (datasets is None):
+        raise ValueError(
+            "give the data as path (one data set) or as datasets (a list of {name, path, ...}), not both"
+            if datasets is not None
+            else "no data: set data.path (a folder, a file or a hub id) or data.datasets"
+        )
+    if datasets is None:
+        return [DatasetSource(path=str(path), **shared, **single)]
+    if not datasets:
+        raise ValueError("data.datasets is empty; list at least one {name, path} entry")
+    given = [key for key, value in single.items() if value is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} describe one data set: with data.datasets, set them inside each entry instead"
+        )
+    return build_sources(datasets, shared)
 
 
 def _check_options(empty_sentences: str, **counts: int | None) -> None:

@@ -1,6 +1,7 @@
-"""Check the rows of a split against poolhead's one schema, with errors that point at file, row and column.
+"""Check the rows of a split against poolhead's schema, with errors that point at file, row and column.
 
-Schema: columns ``sentence1``, ``sentence2`` and either ``score`` (a similarity in [0, 1]) or
+Schema (see ``poolhead.data.columns``): two text columns (``sentence1``, ``sentence2``, or
+``anchor``, ``positive``), optional hard negatives, and ``score`` (a similarity in [0, 1]) or
 ``label`` (an integer class). Other columns are ignored.
 """
 
@@ -8,14 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from poolhead.data.columns import EXPECTED_SCHEMA, shape_of
 from poolhead.data.files import RawSplit
 
-SENTENCE_COLUMNS = ("sentence1", "sentence2")
-LABEL_KINDS = ("score", "label")
-EXPECTED_SCHEMA = "sentence1, sentence2 and either score (a similarity in [0, 1]) or label (an integer class)"
+__all__ = ["EXPECTED_SCHEMA", "PairRows", "label_kind_of", "validate_split"]
 EMPTY_SENTENCE_POLICIES = ("error", "skip")
 # Enough examples to see the pattern; the count says how many more there are.
 MAX_LISTED = 5
@@ -30,6 +30,8 @@ class PairRows:
     labels: list[float] | list[int]
     rows: list[int]
     dropped_empty: int = 0
+    #: one list of texts per hard-negative column (``negatives[k][i]``: pair i's k-th negative)
+    negatives: list[list[str]] = field(default_factory=list)
 
 
 def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
@@ -41,23 +43,8 @@ def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
 
 
 def label_kind_of(raw: RawSplit) -> str:
-    """``"score"`` or ``"label"``, after checking that the schema's columns are there."""
-    found = list(raw.columns)
-    missing = [name for name in SENTENCE_COLUMNS if name not in found]
-    kinds = [name for name in LABEL_KINDS if name in found]
-    if not kinds:
-        missing.append("score or label")
-    if missing:
-        raise ValueError(
-            f"{raw.source}: missing column(s) {', '.join(missing)}; found columns {', '.join(found) or 'none'}; "
-            f"expected {EXPECTED_SCHEMA}"
-        )
-    if len(kinds) > 1:
-        raise ValueError(
-            f"{raw.source} has both a 'score' and a 'label' column; keep only the one your loss trains on "
-            f"(expected {EXPECTED_SCHEMA})"
-        )
-    return kinds[0]
+    """``"score"``, ``"label"`` or ``"positive"``, after checking that the schema's columns are there."""
+    return shape_of(list(raw.columns), raw.source, raw.width).kind
 
 
 def validate_split(raw: RawSplit, empty_sentences: str = "error", score_scale: float | None = None) -> PairRows:
@@ -72,22 +59,29 @@ def validate_split(raw: RawSplit, empty_sentences: str = "error", score_scale: f
     if empty_sentences not in EMPTY_SENTENCE_POLICIES:
         choices = ", ".join(EMPTY_SENTENCE_POLICIES)
         raise ValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
-    kind = label_kind_of(raw)
-    keep = _rows_with_text(raw, empty_sentences)
-    values = [raw.columns[kind][i] for i in keep]
-    labels = _scores(raw, keep, values, score_scale) if kind == "score" else _labels(raw, keep, values)
+    shape = shape_of(list(raw.columns), raw.source, raw.width)
+    texts = [shape.first, shape.second, *shape.negatives]
+    keep = _rows_with_text(raw, empty_sentences, texts)
+    values = [raw.columns[shape.target][i] for i in keep] if shape.target else []
+    if shape.target == "score":
+        labels: list = _scores(raw, keep, values, score_scale)
+    elif shape.target == "label":
+        labels = _labels(raw, keep, values)
+    else:
+        labels = [1] * len(keep)  # every pair is an (anchor, positive): label 1, as for paraphrase data
     return PairRows(
-        sentence1=[raw.columns["sentence1"][i] for i in keep],
-        sentence2=[raw.columns["sentence2"][i] for i in keep],
+        sentence1=[raw.columns[shape.first][i] for i in keep],
+        sentence2=[raw.columns[shape.second][i] for i in keep],
         labels=labels,
         rows=keep,
         dropped_empty=len(raw) - len(keep),
+        negatives=[[raw.columns[column][i] for i in keep] for column in shape.negatives],
     )
 
 
-def _rows_with_text(raw: RawSplit, empty_sentences: str) -> list[int]:
+def _rows_with_text(raw: RawSplit, empty_sentences: str, texts: list[str]) -> list[int]:
     not_text, empty = [], []
-    for column in SENTENCE_COLUMNS:
+    for column in texts:
         for i, value in enumerate(raw.columns[column]):
             if value is None or (isinstance(value, str) and not value.strip()):
                 empty.append((i, column))
@@ -97,7 +91,7 @@ def _rows_with_text(raw: RawSplit, empty_sentences: str) -> list[int]:
         listed = [f"{raw.rows(i)} column {column} ({value!r})" for i, column, value in sorted(not_text)]
         raise ValueError(
             f"{raw.source}: {len(not_text)} sentence(s) are not text: {_listing(listed)} ({raw.rows.note}); "
-            f"sentence1 and sentence2 must hold strings"
+            f"{', '.join(texts)} must hold strings"
         )
     if empty and empty_sentences == "error":
         listed = [f"{raw.rows(i)} column {column}" for i, column in sorted(empty)]

@@ -1,0 +1,133 @@
+"""Columns of a split: the user's mapping onto poolhead's roles, and the shape of data they make.
+
+Roles: ``sentence1`` / ``anchor`` (first text), ``sentence2`` / ``positive`` (second text),
+``negative`` or ``negative_1`` .. ``negative_k`` (hard negatives), and ``score`` or ``label``.
+A dataset names its columns as it likes; ``columns: {sentence1: premise, sentence2: hypothesis}``
+maps roles to those names. The shape follows from which roles are there:
+
+- scored pairs: two texts and ``score`` (similarities in [0, 1]);
+- labelled pairs: two texts and ``label`` (integer classes: paraphrase 0/1, NLI 0/1/2, ...);
+- positive pairs: two texts only, each pair an (anchor, positive);
+- tuples: (anchor, positive, negative_1 .. negative_k), the negatives as hard negatives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FIRST_TEXT, SECOND_TEXT = ("sentence1", "anchor"), ("sentence2", "positive")
+TARGETS = ("score", "label")
+ROLE_NAMES = (*FIRST_TEXT, *SECOND_TEXT, *TARGETS)
+NEGATIVE = re.compile(r"negative(?:_(\d+))?")
+ROLES = "sentence1, sentence2, anchor, positive, negative, negative_1 .. negative_k, score, label"
+EXPECTED_SCHEMA = (
+    "sentence1, sentence2 and either score (a similarity in [0, 1]) or label (an integer class); "
+    "or anchor, positive and optionally negative / negative_1 .. negative_k"
+)
+#: kind of target per shape: what a loss trains on and what validation measures
+KINDS = ("score", "label", "positive")
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """Which roles a split fills, in the names its (mapped) columns carry.
+
+    Attributes:
+        first, second: the columns of the two texts (``sentence1`` or ``anchor``, ...).
+        negatives: the hard-negative columns, in order.
+        target: ``"score"``, ``"label"`` or None (positive pairs and tuples).
+        width: how many columns the split has.
+    """
+
+    first: str
+    second: str
+    negatives: tuple[str, ...] = ()
+    target: str | None = None
+    width: int = 0
+
+    @property
+    def kind(self) -> str:
+        """``"score"``, ``"label"``, or ``"positive"`` (every pair an anchor with its positive)."""
+        return self.target or "positive"
+
+    def describe(self) -> str:
+        """E.g. ``3 columns -> anchor, positive, 1 negative``."""
+        parts = [self.first, self.second]
+        if self.negatives:
+            count = len(self.negatives)
+            parts.append(f"{count} negative{'s' if count > 1 else ''}")
+        if self.target:
+            parts.append(self.target)
+        return f"{self.width} columns -> {', '.join(parts)}"
+
+
+def map_columns(found: list[str], mapping: dict[str, str] | None, source: str) -> dict[str, str]:
+    """Dataset column -> role name, for the columns that change name (all others keep theirs).
+
+    Args:
+        found: the split's column names.
+        mapping: role -> dataset column, as the user wrote it.
+        source: names the split in errors.
+    """
+    renames = {}
+    for role, column in (mapping or {}).items():
+        if role not in ROLE_NAMES and not NEGATIVE.fullmatch(role):
+            raise ValueError(f"columns maps unknown role {role!r}; the roles are {ROLES}")
+        if column not in found:
+            raise ValueError(
+                f"columns.{role} names column {column!r}, but {source} has columns {', '.join(found) or 'none'}; "
+                f"set columns.{role} to one of them"
+            )
+        if column != role:
+            renames[column] = role
+    return renames
+
+
+def shape_of(columns: list[str], source: str, width: int = 0) -> DataShape:
+    """The shape of a split whose columns carry role names (after ``map_columns``).
+
+    Args:
+        columns: the split's columns, renamed to roles.
+        source: names the split in errors.
+        width: how many columns the split has in the dataset (default ``len(columns)``).
+    """
+    present = set(columns)
+    first, second = (_one_of(names, present, source) for names in (FIRST_TEXT, SECOND_TEXT))
+    targets = [name for name in TARGETS if name in present]
+    # Name a missing text column after the one that is there (sentence1 -> sentence2, anchor -> positive).
+    style = 1 if "anchor" in (first, second) or "positive" in (first, second) else 0
+    missing = [names[style] for names, found in ((FIRST_TEXT, first), (SECOND_TEXT, second)) if not found]
+    negatives = _negatives(columns)
+    if first != "anchor" and not targets and not negatives:
+        # Pairs named sentence1 / sentence2 carry a target; only anchor / positive pairs go without.
+        missing.append("score or label")
+    if missing:
+        raise ValueError(
+            f"{source}: missing column(s) {', '.join(missing)}; found columns {', '.join(columns) or 'none'}; "
+            f"expected {EXPECTED_SCHEMA}; map other names with columns: {{sentence1: ..., sentence2: ..., score: ...}}"
+        )
+    if len(targets) > 1:
+        raise ValueError(
+            f"{source} has both a 'score' and a 'label' column; keep only the one your loss trains on "
+            f"(expected {EXPECTED_SCHEMA})"
+        )
+    if negatives and targets:
+        raise ValueError(
+            f"{source} has negatives ({', '.join(negatives)}) and a {targets[0]!r} column; hard negatives go with "
+            f"(anchor, positive) tuples: map the {targets[0]} column away or drop the negatives"
+        )
+    return DataShape(first, second, negatives, targets[0] if targets else None, width or len(columns))
+
+
+def _one_of(names: tuple[str, str], present: set[str], source: str) -> str | None:
+    found = [name for name in names if name in present]
+    if len(found) > 1:
+        raise ValueError(f"{source} has both {found[0]!r} and {found[1]!r}: they fill one role; keep one")
+    return found[0] if found else None
+
+
+def _negatives(columns: list[str]) -> tuple[str, ...]:
+    matches = [(column, NEGATIVE.fullmatch(column)) for column in columns]
+    found = [(int(match.group(1) or 0), column) for column, match in matches if match]
+    return tuple(column for _, column in sorted(found))

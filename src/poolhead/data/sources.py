@@ -1,0 +1,229 @@
+"""DatasetSource: one data set of a fit (where it lives, how its columns map, how it trains), loaded split by split.
+
+A data module holds one source (``--data.path``) or several (``--data.datasets``); all of them
+add their sentences to one ``SentenceTable``, so the feature cache covers every data set at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from poolhead.data.batching import SentencePairs
+from poolhead.data.columns import DataShape, shape_of
+from poolhead.data.files import RawSplit, is_dataset_repository, is_local, read_hub_split, read_local_split
+from poolhead.data.sentences import SentenceTable
+from poolhead.data.validation import PairRows, seeded_subset, validate_split
+
+log = logging.getLogger(__name__)
+ROLES = ("train", "validation", "test")
+
+
+@dataclass
+class DatasetSource:
+    """One data set and how a fit uses it.
+
+    Args:
+        name: names its metrics (``val/NAME/spearman``) and its local copy under ``data_root``;
+            default the last part of ``path`` (with ``/subset``).
+        path: a folder of split files, one file, a hub id, or a folder laid out as a hub dataset
+            repository (README.md with ``configs:``).
+        subset: the config name ``datasets.load_dataset`` takes (``triplet`` of ``sentence-transformers/all-nli``).
+        revision: a hub branch, tag or commit.
+        columns: poolhead role -> the data set's column (``{sentence1: premise, sentence2: hypothesis}``).
+        score_scale: divide raw scores by this to bring them into [0, 1].
+        train_split, validation_split, test_split: split names; ``validation_split=None`` skips validation.
+        limit_train_pairs, limit_eval_pairs: a seeded random subset of this many pairs.
+        loss: this data set's loss in a mixture (default the model's ``loss``).
+        loss_kwargs: options of that loss.
+        weight: its batches' losses are multiplied by this.
+        positives_only: train only on the pairs labelled 1 (paraphrases as positives for in_batch_negatives);
+            validation still scores every pair.
+    """
+
+    path: str
+    name: str | None = None
+    subset: str | None = None
+    revision: str | None = None
+    columns: dict[str, str] | None = None
+    score_scale: float | None = None
+    train_split: str = "train"
+    validation_split: str | None = "validation"
+    test_split: str = "test"
+    limit_train_pairs: int | None = None
+    limit_eval_pairs: int | None = None
+    loss: str | None = None
+    loss_kwargs: dict[str, Any] | None = None
+    weight: float = 1.0
+    positives_only: bool = False
+    #: role -> its pairs, once loaded
+    pairs: dict[str, SentencePairs] = field(default_factory=dict, init=False, repr=False)
+    #: split name -> pairs dropped for an empty sentence
+    dropped: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    shape: DataShape | None = field(default=None, init=False, repr=False)
+    train_num_labels: int | None = field(default=None, init=False, repr=False)
+    _shape_source: str = field(default="", init=False, repr=False)
+    _hub: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.path = str(self.path)
+        if self.name is None:
+            stem = Path(self.path).stem if Path(self.path).is_file() else Path(self.path.rstrip("/")).name
+            self.name = f"{stem}/{self.subset}" if self.subset else stem
+        if self.score_scale is not None and not self.score_scale > 0:
+            raise ValueError(
+                f"score_scale must be a positive number (e.g. 5.0 for 0-5 scores), got {self.score_scale!r}"
+            )
+        if self.weight <= 0:
+            raise ValueError(f"dataset {self.name!r}: weight must be positive, got {self.weight}")
+
+    @property
+    def split_names(self) -> dict[str, str | None]:
+        return {"train": self.train_split, "validation": self.validation_split, "test": self.test_split}
+
+    @property
+    def kind(self) -> str | None:
+        """``"score"``, ``"label"`` or ``"positive"`` once a split is loaded."""
+        return self.shape.kind if self.shape is not None else None
+
+    @property
+    def num_labels(self) -> int | None:
+        if self.kind != "label":
+            return None
+        if self.train_num_labels is not None:
+            return self.train_num_labels
+        return max(max(pairs.labels) for pairs in self.pairs.values()) + 1
+
+    @property
+    def num_negatives(self) -> int:
+        return len(self.shape.negatives) if self.shape is not None else 0
+
+    def use_local_copy(self, data_root: str | None) -> None:
+        """Read a hub data set from ``data_root/NAME`` instead (the one way to run shipped configs offline)."""
+        if data_root is None or is_local(self.path):
+            return
+        copy = Path(data_root) / self.name
+        if not copy.exists():
+            raise FileNotFoundError(
+                f"data_root={data_root!r}: no local copy of {self.path!r} at {copy}; put its splits there "
+                f"(train.csv, validation.csv, ...) or drop data_root to read it from the hub"
+            )
+        self.path = str(copy)
+
+    def load(self, role: str, dataset_index: int, table: SentenceTable, empty_sentences: str, seed: int) -> None:
+        """Read, check, limit and tokenize the split playing ``role``, into ``pairs[role]``."""
+        split = self.split_names[role]
+        rows, dropped = self._validate(self._read(split, role), empty_sentences)
+        if not rows.labels:
+            raise ValueError(
+                f"split {split!r} of {self.path} has no pairs left to use (dropped {dropped} with empty sentences)"
+            )
+        if dropped:
+            self.dropped[split] = dropped
+        if role == "train" and self.kind == "label":
+            self.train_num_labels = max(rows.labels) + 1
+        if role == "train" and self.positives_only:
+            rows = self._positives(rows)
+        rows = _limit(rows, self.limit_train_pairs if role == "train" else self.limit_eval_pairs, seed)
+        count = len(rows.labels)
+        ids = table.add([*rows.sentence1, *rows.sentence2, *(text for column in rows.negatives for text in column)])
+        negatives = [ids[count * (k + 2) : count * (k + 3)] for k in range(len(rows.negatives))]
+        pairs = SentencePairs(ids[:count], ids[count : 2 * count], rows.labels, rows.rows, negatives, dataset_index)
+        self.pairs[role] = pairs
+        log.info("%s split %r: %d pairs, %d unique sentences so far", self.path, split, count, len(table))
+
+    def _read(self, split: str, role: str) -> list[RawSplit]:
+        if is_local(self.path) and not is_dataset_repository(self.path):
+            return read_local_split(self.path, split, role, self.columns)
+        return read_hub_split(self.path, split, role, self._hub, self.subset, self.revision, self.columns)
+
+    def _validate(self, raws: list[RawSplit], empty_sentences: str) -> tuple[PairRows, int]:
+        """All files of a split, checked and joined; pair ids run on across files (shards)."""
+        joined = PairRows([], [], [], [])
+        offset = dropped = 0
+        for raw in raws:
+            self._check_shape(shape_of(list(raw.columns), raw.source, raw.width), raw.source)
+            rows = validate_split(raw, empty_sentences, self.score_scale)
+            joined.sentence1 += rows.sentence1
+            joined.sentence2 += rows.sentence2
+            joined.labels += rows.labels
+            joined.rows += [offset + row for row in rows.rows]
+            joined.negatives = [a + b for a, b in zip(joined.negatives, rows.negatives, strict=True)] or rows.negatives
+            offset += len(raw)
+            if rows.dropped_empty:
+                dropped += rows.dropped_empty
+                skipped = f"skipped {rows.dropped_empty} pair(s) with an empty sentence"
+                rank_zero_warn(f"{raw.source}: {skipped} (empty_sentences='skip')")
+        return joined, dropped
+
+    def _check_shape(self, shape: DataShape, source: str) -> None:
+        if self.score_scale is not None and shape.kind != "score":
+            raise ValueError(
+                f"score_scale={self.score_scale} was given but {source} has {_described(shape.kind)}, not scores; "
+                f"drop score_scale"
+            )
+        if self.shape is None:
+            self.shape, self._shape_source = shape, source
+            rank_zero_info(f"{self.name}: {shape.describe()}")
+        elif (shape.kind, len(shape.negatives)) != (self.shape.kind, len(self.shape.negatives)):
+            raise ValueError(
+                f"{source} has {_described(shape.kind, shape)} but {self._shape_source} has "
+                f"{_described(self.shape.kind, self.shape)}; every split of one data set needs the same shape"
+            )
+
+    def _positives(self, rows: PairRows) -> PairRows:
+        if self.kind != "label":
+            raise ValueError(
+                f"dataset {self.name!r}: positives_only keeps the pairs labelled 1, but it has "
+                f"{_described(self.kind)}; "
+                f"drop positives_only (for scores, in_batch_negatives takes loss_kwargs {{min_score: 0.8}})"
+            )
+        keep = [i for i, label in enumerate(rows.labels) if label == 1]
+        if not keep:
+            raise ValueError(f"dataset {self.name!r}: positives_only found no pair labelled 1 in {self.train_split!r}")
+        return _subset(rows, keep)
+
+
+def _described(kind: str | None, shape: DataShape | None = None) -> str:
+    if kind == "score":
+        return "a 'score' column"
+    if kind == "label":
+        return "a 'label' column" if shape is not None else "integer labels"
+    negatives = f" with {len(shape.negatives)} negative(s)" if shape is not None and shape.negatives else ""
+    return f"(anchor, positive) pairs{negatives}"
+
+
+def _limit(rows: PairRows, limit: int | None, seed: int) -> PairRows:
+    if limit is None or limit >= len(rows.labels):
+        return rows
+    return _subset(rows, seeded_subset(len(rows.labels), limit, seed))
+
+
+def _subset(rows: PairRows, keep: list[int]) -> PairRows:
+    pick = [[values[i] for i in keep] for values in (rows.sentence1, rows.sentence2, rows.labels, rows.rows)]
+    negatives = [[column[i] for i in keep] for column in rows.negatives]
+    return PairRows(*pick, dropped_empty=rows.dropped_empty, negatives=negatives)
+
+
+def build_sources(datasets: list[dict[str, Any]], defaults: dict[str, Any]) -> list[DatasetSource]:
+    """``DatasetSource`` per entry of ``data.datasets``; keys an entry leaves out come from ``defaults``."""
+    known = [f.name for f in fields(DatasetSource) if f.init]
+    sources = []
+    for position, entry in enumerate(datasets):
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise ValueError(f"data.datasets[{position}] must be a mapping with a path, got {entry!r}")
+        unknown = [key for key in entry if key not in known]
+        if unknown:
+            raise ValueError(
+                f"data.datasets[{position}] has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(known)}"
+            )
+        sources.append(DatasetSource(**{**defaults, **entry}))
+    names = [source.name for source in sources]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"data.datasets names {', '.join(repeated)} more than once; give each entry its own name")
+    return sources
