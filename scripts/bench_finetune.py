@@ -4,7 +4,8 @@
 
   (st)       SentenceTransformerTrainer on the MiniLM folder as shipped (Transformer > mean Pooling >
              Normalize), CoSENT, 4 epochs, batch 32, lr 2e-5, 10 % warmup, no evaluation while training.
-  (poolhead) ``poolhead fit --config CONFIG`` (default configs/minilm_layers_finetune_stsb.yaml:
+  (poolhead) ``poolhead fit --config CONFIG`` (default the shipped minilm_layers_finetune_stsb,
+             its STS-B read from ../shared/data/stsb:
              4 epochs, random batches of 32, 10 % warmup, gradients clipped at 1 like the Trainer's
              default, with a learned mix of the top 4 layers, backbone lr 5e-5, each batch run in
              length-sorted chunks of 16 sentences), which also validates every epoch and keeps the
@@ -68,6 +69,8 @@ def run_poolhead(args: argparse.Namespace) -> dict:
             "fit",
             "--config",
             args.config,
+            "--data.data_root",
+            str(DATA.parent),
             "--trainer.max_epochs",
             str(args.epochs),
             "--trainer.logger.init_args.save_dir",
@@ -99,7 +102,7 @@ def describe_setup(data: Path, epochs: int, how: str, threads: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default=str(REPO / "configs" / "minilm_layers_finetune_stsb.yaml"))
+    parser.add_argument("--config", default="minilm_layers_finetune_stsb", help="a shipped config's name or a file")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads of each run")
     parser.add_argument("--concurrent", action="store_true", help="run both at once (default: one after the other)")

@@ -1,11 +1,13 @@
 """Reproduce README's results table: fit each config, export its best checkpoint, compare.
 
     python scripts/reproduce_results.py     # frozen-MiniLM attention head, fine-tuned MiniLM + layer mix
-    python scripts/reproduce_results.py --config configs/minilm_layers_attention_stsb.yaml --config ...
+    python scripts/reproduce_results.py --config minilm_layers_attention_stsb --config ...
 
 Every step is the package's own command (``poolhead fit`` / ``export`` / ``compare``), so the
 figures are exactly what a user gets. A config that fine-tunes its backbone is compared against
 the untouched backbone too (``--model`` twice), so its table holds the fixed strategies of both.
+A config is a shipped config's name or a YAML file; its hub data sets are read from the local copy
+under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
 The report of each config lands in ``OUTPUT/<config name>/comparison.md``; a header with the
 date, machine and commands is printed first so the output can be pasted into README as it is.
 """
@@ -24,7 +26,10 @@ from pathlib import Path
 
 import yaml
 
-DEFAULT_CONFIGS = ["configs/minilm_attention_stsb.yaml", "configs/minilm_layers_finetune_stsb.yaml"]
+from poolhead.configs import config_path
+
+DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_layers_finetune_stsb"]
+DATA_ROOT = "../shared/data"
 EVAL_SETS = ["../shared/data/stsb", "../shared/data/msrp"]
 
 
@@ -40,7 +45,9 @@ def best_checkpoint(run_dir: Path) -> Path:
     return found[-1]
 
 
-def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int | None, reuse: bool) -> str:
+def reproduce(
+    config: Path, output: Path, extra: list[str], compare_limit: int | None, reuse: bool, data_root: str
+) -> str:
     name = config.stem
     run_dir = output / name / "runs"
     if reuse and list(run_dir.glob("**/checkpoints/best-*.ckpt")):
@@ -53,6 +60,8 @@ def reproduce(config: Path, output: Path, extra: list[str], compare_limit: int |
                 "fit",
                 "--config",
                 str(config),
+                "--data.data_root",
+                data_root,
                 "--trainer.logger.init_args.save_dir",
                 str(run_dir),
                 "--trainer.enable_progress_bar",
@@ -81,6 +90,7 @@ def main() -> None:
         "--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS)
     )
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
+    parser.add_argument("--data-root", default=DATA_ROOT, help="local copy of the configs' hub data sets")
     parser.add_argument(
         "--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)"
     )
@@ -99,7 +109,9 @@ def main() -> None:
         f"`python {shlex.join(sys.argv)}`\n"
     )
     sections = [
-        reproduce(Path(config), output, extra, args.compare_limit, args.reuse_runs)
+        reproduce(
+            config_path(config) or Path(config), output, extra, args.compare_limit, args.reuse_runs, args.data_root
+        )
         for config in args.config or DEFAULT_CONFIGS
     ]
     text = header + "\n" + "\n".join(sections)

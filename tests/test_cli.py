@@ -12,9 +12,12 @@ import yaml
 from standins import hub_cache_standin
 
 from poolhead.cli import main, run_lightning
+from poolhead.configs import FOLDER as CONFIG_FOLDER
+from poolhead.data import DatasetSource
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO_ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(CONFIG_FOLDER.glob("*.yaml"))
+LOCAL_DATA = "../shared/data"  # the local copy of the configs' hub data sets, seen from the repository root
 HUB_ID = "emilyalsentzer/Bio_ClinicalBERT"
 
 
@@ -109,27 +112,33 @@ def test_fit_without_validation_runs_every_epoch(tiny_model_dir, data_dir, tmp_p
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.stem)
 def test_every_shipped_config_parses(config, monkeypatch, capsys):
-    monkeypatch.chdir(REPO_ROOT)  # configs name the data relative to the repository root
+    monkeypatch.chdir(REPO_ROOT)  # LOCAL_DATA is relative to the repository root
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", f"--config={config.relative_to(REPO_ROOT)}", "--print_config"])
+        main(["fit", f"--config={config.stem}", f"--data.data_root={LOCAL_DATA}", "--print_config"])
     assert exit_info.value.code in (0, None)
 
     parsed = yaml.safe_load(capsys.readouterr().out)
     written = yaml.safe_load(config.read_text(encoding="utf-8"))
     for section in ("model", "data", "trainer", "checkpoint", "early_stopping"):
         assert_contains(parsed[section], written.get(section, {}), f"{config.name}: {section}")
-    assert (REPO_ROOT / parsed["data"]["path"]).is_dir()
+    data = parsed["data"]
+    entries = data["datasets"] or [{"path": data["path"], "subset": data["subset"], "name": data["name"]}]
+    for entry in entries:
+        source = DatasetSource(**entry)
+        assert not Path(source.path).exists(), f"{config.name}: {source.path} is not a hub id a user can reach"
+        assert (REPO_ROOT / LOCAL_DATA / source.name).is_dir()  # what --data.data_root reads instead
     assert parsed["checkpoint"]["monitor"] == written["checkpoint"]["monitor"]
 
 
 def test_bioclinicalbert_config_trains_on_a_hub_cache_standin(offline_hub_cache, tmp_path, monkeypatch):
-    config = REPO_ROOT / "configs" / "bioclinicalbert_attention_stsb.yaml"
+    config = CONFIG_FOLDER / "bioclinicalbert_attention_stsb.yaml"
     assert yaml.safe_load(config.read_text(encoding="utf-8"))["model"]["backbone"] == HUB_ID
     hub_cache_standin(offline_hub_cache, HUB_ID)
     monkeypatch.chdir(REPO_ROOT)
     args = [
         "fit",
-        f"--config={config.relative_to(REPO_ROOT)}",
+        "--config=bioclinicalbert_attention_stsb",
+        f"--data.data_root={LOCAL_DATA}",
         "--trainer.fast_dev_run=1",
         "--trainer.accelerator=cpu",
         f"--trainer.default_root_dir={tmp_path}",
@@ -148,6 +157,37 @@ def test_bioclinicalbert_config_trains_on_a_hub_cache_standin(offline_hub_cache,
 def test_bioclinicalbert_config_without_the_model_fails_on_the_hub_id(offline_hub_cache, monkeypatch):
     # The negative control: the run above really used the stand-in, not some other copy.
     monkeypatch.chdir(REPO_ROOT)
-    config = "configs/bioclinicalbert_attention_stsb.yaml"
+    config, local = "bioclinicalbert_attention_stsb", f"--data.data_root={LOCAL_DATA}"
     with pytest.raises(OSError, match="couldn't find them in the cached files"):
-        main(["fit", f"--config={config}", "--trainer.fast_dev_run=1", "--trainer.accelerator=cpu"])
+        main(["fit", f"--config={config}", local, "--trainer.fast_dev_run=1", "--trainer.accelerator=cpu"])
+
+
+def test_a_shipped_config_runs_by_name_from_outside_the_repository(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ folder here: the name is found in the installed package
+    args = [
+        "fit",
+        "--config",
+        "minilm_attention_mixture",
+        f"--data.data_root={data_dir}",
+        f"--model.backbone={tiny_model_dir}",
+        "--model.pooler_kwargs={num_heads: 2}",
+        "--data.limit_train_pairs=32",
+        "--data.limit_eval_pairs=16",
+        "--trainer.fast_dev_run=1",
+        "--trainer.accelerator=cpu",
+    ]
+    cli = run_lightning(args)
+    assert cli.trainer.global_step == 1
+    assert [source.path for source in cli.datamodule.sources] == [str(data_dir / "stsb"), str(data_dir / "msrp")]
+
+    with pytest.raises(
+        SystemExit, match="no shipped config of that name; give a path or one of .*minilm_attention_stsb"
+    ):
+        main(["fit", "--config", "minilm_attention_stbs"])
+
+
+def test_data_root_names_the_missing_local_copy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    expected = r"no local copy of 'sentence-transformers/stsb' at .*stsb; put its splits there"
+    with pytest.raises(FileNotFoundError, match=expected):
+        main(["fit", "--config=minilm_attention_stsb", f"--data.data_root={tmp_path}", "--trainer.fast_dev_run=1"])

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.module import PoolingModule
 
@@ -67,6 +69,12 @@ class PoolheadCLI(LightningCLI):
 
 
 def run_lightning(args: list[str] | None = None) -> PoolheadCLI:
+    """LightningCLI on ``args`` (default the command line), shipped configs found by name."""
+    if args is None:
+        # LightningCLI reads sys.argv itself (given both, it warns): name the config file there.
+        sys.argv[1:] = shipped_config_paths(sys.argv[1:])
+    else:
+        args = shipped_config_paths(args)
     return PoolheadCLI(
         PoolingModule,
         SentencePairDataModule,
@@ -88,6 +96,37 @@ def usage() -> str:
     helps = {**LIGHTNING_COMMANDS, **{name: text for name, (_, text) in EXTRA_COMMANDS.items()}}
     commands = "".join(f"\n  {name:<9} {text}" for name, text in helps.items())
     return f"usage: poolhead COMMAND [options]\n\ncommands:{commands}\n\n`poolhead COMMAND --help` for its options."
+
+
+def shipped_config_paths(argv: list[str]) -> list[str]:
+    """``--config NAME`` (or ``-c NAME``, ``--config=NAME``) of a shipped config becomes its installed path.
+
+    A file that exists wins over a shipped config of the same name.
+    """
+    resolved, expects_value = [], False
+    for arg in argv:
+        if expects_value:
+            arg, expects_value = _config_file(arg), False
+        elif arg in ("--config", "-c"):
+            expects_value = True
+        elif arg.startswith("--config="):
+            arg = "--config=" + _config_file(arg.removeprefix("--config="))
+        resolved.append(arg)
+    return resolved
+
+
+def _config_file(value: str) -> str:
+    if Path(value).is_file():
+        return value
+    shipped = config_path(value)
+    if shipped is not None:
+        return str(shipped)
+    if "/" not in value and not value.startswith("{"):
+        raise SystemExit(
+            f"poolhead: no config file {value!r} here and no shipped config of that name; "
+            f"give a path or one of {', '.join(shipped_configs())}"
+        )
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
