@@ -54,15 +54,28 @@ def one_thread(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-def fit_args(tiny_model_dir: str, data_dir: Path, runs: Path, name: str, checkpoints: str | None = None) -> list[str]:
+def data_args(data_dir: Path, data: str) -> list[str]:
+    """One data set (STS-B), or a mixture of STS-B scores and MSRP paraphrases (2 + 2 batches an epoch)."""
+    if data == "stsb":
+        return [f"--data.path={data_dir / 'stsb'}", f"--data.limit_train_pairs={STEPS_PER_EPOCH * 16}"]
+    datasets = (
+        f"[{{name: stsb, path: {data_dir / 'stsb'}, loss: cosent}}, "
+        f"{{name: msrp, path: {data_dir / 'msrp'}, loss: in_batch_negatives, positives_only: true}}]"
+    )
+    monitor = [f"--{callback}.monitor=val/combined" for callback in ("checkpoint", "early_stopping")]
+    return [f"--data.datasets={datasets}", f"--data.limit_train_pairs={STEPS_PER_EPOCH * 8}", *monitor]
+
+
+def fit_args(
+    tiny_model_dir: str, data_dir: Path, runs: Path, name: str, checkpoints: str | None = None, data: str = "stsb"
+) -> list[str]:
     """``poolhead fit`` logging under ``runs/name``, checkpointing to ``runs/checkpoints/<checkpoints or name>``."""
     return [
         "fit",
         f"--model.backbone={tiny_model_dir}",
         "--model.pooler_kwargs={num_heads: 2}",
         "--model.lr=0.05",  # large steps: training on other batches shows in the final metric
-        f"--data.path={data_dir / 'stsb'}",
-        f"--data.limit_train_pairs={STEPS_PER_EPOCH * 16}",
+        *data_args(data_dir, data),
         "--data.limit_eval_pairs=32",
         "--data.batch_size=16",
         "--seed_everything=7",
@@ -78,10 +91,10 @@ def fit_args(tiny_model_dir: str, data_dir: Path, runs: Path, name: str, checkpo
     ]
 
 
-def final_spearman(runs: Path, name: str) -> float:
+def final_spearman(runs: Path, name: str, metric: str = "val/spearman") -> float:
     (run,) = (runs / name).iterdir()
     with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
-        values = [float(row["val/spearman"]) for row in csv.DictReader(handle) if row.get("val/spearman")]
+        values = [float(row[metric]) for row in csv.DictReader(handle) if row.get(metric)]
     return values[-1]
 
 
@@ -113,11 +126,12 @@ def kill_at_pause(args: list[str], callback_dir: Path, marker: Path) -> None:
     assert child.returncode == -signal.SIGKILL
 
 
-def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_dir, tmp_path):
+@pytest.mark.parametrize("data", ["stsb", "mixture"])
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_dir, tmp_path, data):
     runs = tmp_path / "runs"
-    assert main([*fit_args(tiny_model_dir, data_dir, runs, "uninterrupted")]) == 0
+    assert main([*fit_args(tiny_model_dir, data_dir, runs, "uninterrupted", data=data)]) == 0
 
-    killed = fit_args(tiny_model_dir, data_dir, runs, "killed")
+    killed = fit_args(tiny_model_dir, data_dir, runs, "killed", data=data)
     marker = tmp_path / "paused"
     kill_at_pause(killed, tmp_path / "callback", marker)
     assert marker.read_text() == str(PAUSE_AT_STEP - STEPS_PER_EPOCH)  # killed inside epoch 1
@@ -133,10 +147,11 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_
         runs / "checkpoints" / "killed" / "last.ckpt", map_location="cpu", weights_only=True
     )
 
-    resumed = fit_args(tiny_model_dir, data_dir, runs, "resumed", checkpoints="killed")
+    resumed = fit_args(tiny_model_dir, data_dir, runs, "resumed", checkpoints="killed", data=data)
     assert main([*resumed, "--ckpt_path=last"]) == 0
 
-    expected, got = final_spearman(runs, "uninterrupted"), final_spearman(runs, "resumed")
+    metric = "val/spearman" if data == "stsb" else "val/combined"
+    expected, got = final_spearman(runs, "uninterrupted", metric), final_spearman(runs, "resumed", metric)
     assert got == pytest.approx(expected, abs=0.1)
     # The same batches in the same order: the head ends with the uninterrupted run's weights.
     ends = [

@@ -84,13 +84,13 @@ def map_columns(found: list[str], mapping: dict[str, str] | None, source: str) -
     return renames
 
 
-def shape_of(columns: list[str], source: str, width: int = 0) -> DataShape:
+def shape_of(columns: list[str], source: str, found: list[str] | None = None) -> DataShape:
     """The shape of a split whose columns carry role names (after ``map_columns``).
 
     Args:
         columns: the split's columns, renamed to roles.
         source: names the split in errors.
-        width: how many columns the split has in the dataset (default ``len(columns)``).
+        found: the split's columns as the data set names them, for messages (default ``columns``).
     """
     present = set(columns)
     first, second = (_one_of(names, present, source) for names in (FIRST_TEXT, SECOND_TEXT))
@@ -104,7 +104,7 @@ def shape_of(columns: list[str], source: str, width: int = 0) -> DataShape:
         missing.append("score or label")
     if missing:
         raise ValueError(
-            f"{source}: missing column(s) {', '.join(missing)}; found columns {', '.join(columns) or 'none'}; "
+            f"{source}: missing column(s) {', '.join(missing)}; found columns {', '.join(found or columns) or 'none'}; "
             f"expected {EXPECTED_SCHEMA}; map other names with columns: {{sentence1: ..., sentence2: ..., score: ...}}"
         )
     if len(targets) > 1:
@@ -117,7 +117,7 @@ def shape_of(columns: list[str], source: str, width: int = 0) -> DataShape:
             f"{source} has negatives ({', '.join(negatives)}) and a {targets[0]!r} column; hard negatives go with "
             f"(anchor, positive) tuples: map the {targets[0]} column away or drop the negatives"
         )
-    return DataShape(first, second, negatives, targets[0] if targets else None, width or len(columns))
+    return DataShape(first, second, negatives, targets[0] if targets else None, len(found or columns))
 
 
 def _one_of(names: tuple[str, str], present: set[str], source: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,8 @@ class RawSplit:
     source: str  # a file path or "hub dataset NAME, split SPLIT"
     columns: dict[str, list[Any]]
     rows: RowNaming
-    #: how many columns the file or split has (``columns`` may hold only the mapped ones)
-    width: int = 0
+    #: the columns of the file or split as the data set names them (``columns`` may hold fewer, renamed)
+    found: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()), []))
@@ -71,7 +71,7 @@ class RawSplit:
             for name, values in self.columns.items()
             if name not in renames.values() or name in renames
         }
-        return RawSplit(self.split, self.source, columns, self.rows, self.width or len(self.columns))
+        return RawSplit(self.split, self.source, columns, self.rows, self.found or list(self.columns))
 
 
 def is_local(path: str) -> bool:
@@ -269,7 +269,7 @@ def read_hub_split(
     renames = map_columns(found, columns, source)
     kept = [name for name in found if name in renames or _is_role(name) and name not in renames.values()]
     table = table.select_columns(kept).rename_columns({name: renames[name] for name in kept if name in renames})
-    return [RawSplit(split=split, source=source, columns=table.to_dict(), rows=HUB_ROWS, width=len(found))]
+    return [RawSplit(split=split, source=source, columns=table.to_dict(), rows=HUB_ROWS, found=found)]
 
 
 def _is_role(name: str) -> bool:

@@ -25,7 +25,8 @@ class MixtureBatchSampler(Sampler[list[int]]):
 
     The order depends only on ``seed`` and the epoch (``set_epoch``, which Lightning calls
     before every epoch, resumed or not; iterating without it moves on to the next epoch), so a
-    run resumed mid-epoch trains on exactly the batches of the uninterrupted run.
+    run resumed mid-epoch trains on exactly the batches of the uninterrupted run. Lightning sets
+    the epoch of ``batch_sampler.sampler`` only, so ``sampler`` is what passes it on here.
 
     Args:
         batch_samplers: one per data set, yielding batches of indices into that data set; each
@@ -43,7 +44,8 @@ class MixtureBatchSampler(Sampler[list[int]]):
             raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         self.batch_samplers = list(batch_samplers)
         self.offsets = [0, *accumulate(sizes)][:-1]
-        self.sampler = sampler
+        self.strategy = sampler
+        self.sampler = _EpochSetter(self)
         self.seed = seed
         self.epoch = 0
 
@@ -54,12 +56,12 @@ class MixtureBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         counts = [len(batch_sampler) for batch_sampler in self.batch_samplers]
-        return sum(counts) if self.sampler == "proportional" else min(counts) * len(counts)
+        return sum(counts) if self.strategy == "proportional" else min(counts) * len(counts)
 
     def dataset_order(self) -> list[int]:
         """Which data set each batch of this epoch comes from."""
         counts = [len(batch_sampler) for batch_sampler in self.batch_samplers]
-        if self.sampler == "round_robin":
+        if self.strategy == "round_robin":
             return list(range(len(counts))) * min(counts)
         slots = torch.tensor([index for index, count in enumerate(counts) for _ in range(count)])
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
@@ -73,6 +75,16 @@ class MixtureBatchSampler(Sampler[list[int]]):
         batches = [iter(batch_sampler) for batch_sampler in self.batch_samplers]
         for dataset in order:
             yield [self.offsets[dataset] + index for index in next(batches[dataset])]
+
+
+class _EpochSetter:
+    """Stands where Lightning looks for a batch sampler's sampler, to hand the epoch on to it."""
+
+    def __init__(self, owner: MixtureBatchSampler) -> None:
+        self.owner = owner
+
+    def set_epoch(self, epoch: int) -> None:
+        self.owner.set_epoch(epoch)
 
 
 def _set_epoch(batch_sampler: Sampler, epoch: int) -> None:

@@ -146,13 +146,16 @@ class DatasetSource:
         joined = PairRows([], [], [], [])
         offset = dropped = 0
         for raw in raws:
-            self._check_shape(shape_of(list(raw.columns), raw.source, raw.width), raw.source)
+            self._check_shape(shape_of(list(raw.columns), raw.source, raw.found), raw.source)
             rows = validate_split(raw, empty_sentences, self.score_scale)
             joined.sentence1 += rows.sentence1
             joined.sentence2 += rows.sentence2
             joined.labels += rows.labels
             joined.rows += [offset + row for row in rows.rows]
-            joined.negatives = [a + b for a, b in zip(joined.negatives, rows.negatives, strict=True)] or rows.negatives
+            if not joined.negatives:
+                joined.negatives = [[] for _ in rows.negatives]
+            for column, more in zip(joined.negatives, rows.negatives, strict=True):  # _check_shape: same count
+                column += more
             offset += len(raw)
             if rows.dropped_empty:
                 dropped += rows.dropped_empty

@@ -44,7 +44,7 @@ def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
 
 def label_kind_of(raw: RawSplit) -> str:
     """``"score"``, ``"label"`` or ``"positive"``, after checking that the schema's columns are there."""
-    return shape_of(list(raw.columns), raw.source, raw.width).kind
+    return shape_of(list(raw.columns), raw.source, raw.found).kind
 
 
 def validate_split(raw: RawSplit, empty_sentences: str = "error", score_scale: float | None = None) -> PairRows:
@@ -59,7 +59,7 @@ def validate_split(raw: RawSplit, empty_sentences: str = "error", score_scale: f
     if empty_sentences not in EMPTY_SENTENCE_POLICIES:
         choices = ", ".join(EMPTY_SENTENCE_POLICIES)
         raise ValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
-    shape = shape_of(list(raw.columns), raw.source, raw.width)
+    shape = shape_of(list(raw.columns), raw.source, raw.found)
     texts = [shape.first, shape.second, *shape.negatives]
     keep = _rows_with_text(raw, empty_sentences, texts)
     values = [raw.columns[shape.target][i] for i in keep] if shape.target else []
