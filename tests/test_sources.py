@@ -129,6 +129,8 @@ def test_column_mapping_on_a_local_csv_with_its_own_names(tmp_path, tiny_model_d
     assert data.label_kind == "score" and data.pairs["test"].labels == pytest.approx([0.9, 0.1])
     with pytest.raises(ValueError, match="columns maps unknown role 'text'; the roles are sentence1, sentence2"):
         SentencePairDataModule(str(tmp_path / "notes"), tokenizer=tiny_model_dir, columns={"text": "x"}).setup("test")
+    with pytest.raises(ValueError, match="subset='pair' was given but .*notes is a folder of split files"):
+        SentencePairDataModule(str(tmp_path / "notes"), tokenizer=tiny_model_dir, subset="pair").setup("test")
 
 
 def test_hard_negatives_loss_equals_sentence_transformers_mnrl():

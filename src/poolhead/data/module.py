@@ -203,6 +203,11 @@ class SentencePairDataModule(L.LightningDataModule):
         resume = {"start_batch": self._start_batch}
         self._start_batch = 0
         if self.is_mixture:
+            if self.trainer is not None and self.trainer.world_size > 1:
+                raise ValueError(
+                    f"several data sets in one fit run on one process (this run has {self.trainer.world_size}); "
+                    f"train on one device (--trainer.devices 1) or on one data set per run"
+                )
             parts = [source.pairs["train"] for source in self.sources]
             batch_samplers = [self._batch_sampler(pairs, self.seed + SEED_STRIDE * i) for i, pairs in enumerate(parts)]
             mixture = MixtureBatchSampler(batch_samplers, [len(p) for p in parts], self.sampler, seed=self.seed)

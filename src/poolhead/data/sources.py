@@ -68,6 +68,8 @@ class DatasetSource:
     train_num_labels: int | None = field(default=None, init=False, repr=False)
     _shape_source: str = field(default="", init=False, repr=False)
     _hub: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    #: read from a local copy of a hub data set (``data_root``), where subset and revision do not apply
+    _mirrored: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.path = str(self.path)
@@ -112,7 +114,7 @@ class DatasetSource:
                 f"data_root={data_root!r}: no local copy of {self.path!r} at {copy}; put its splits there "
                 f"(train.csv, validation.csv, ...) or drop data_root to read it from the hub"
             )
-        self.path = str(copy)
+        self.path, self._mirrored = str(copy), True
 
     def load(self, role: str, dataset_index: int, table: SentenceTable, empty_sentences: str, seed: int) -> None:
         """Read, check, limit and tokenize the split playing ``role``, into ``pairs[role]``."""
@@ -138,6 +140,11 @@ class DatasetSource:
 
     def _read(self, split: str, role: str) -> list[RawSplit]:
         if is_local(self.path) and not is_dataset_repository(self.path):
+            if self.subset is not None and not self._mirrored:
+                raise ValueError(
+                    f"subset={self.subset!r} was given but {self.path} is a folder of split files, not a dataset "
+                    f"repository (a README.md whose YAML header lists configs:); drop subset"
+                )
             return read_local_split(self.path, split, role, self.columns)
         return read_hub_split(self.path, split, role, self._hub, self.subset, self.revision, self.columns)
 
