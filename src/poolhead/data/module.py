@@ -27,6 +27,17 @@ from poolhead.data.validation import EMPTY_SENTENCE_POLICIES
 
 #: Lightning stage -> the splits it reads, by role
 STAGE_ROLES = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",), "predict": ("test",)}
+#: options of the data module that are the defaults of every data set's own
+SOURCE_DEFAULTS = (
+    "train_split",
+    "validation_split",
+    "test_split",
+    "limit_train_pairs",
+    "limit_eval_pairs",
+    "score_scale",
+)
+#: options that describe the one data set of ``path`` (inside each entry of ``datasets`` instead)
+SINGLE_SOURCE_OPTIONS = ("subset", "revision", "columns", "name")
 #: a mixture's data sets draw their training order from seeds this far apart
 SEED_STRIDE = 7919
 
@@ -111,15 +122,10 @@ class SentencePairDataModule(L.LightningDataModule):
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
-        shared = {
-            "train_split": train_split,
-            "validation_split": validation_split,
-            "test_split": test_split,
-            "limit_train_pairs": limit_train_pairs,
-            "limit_eval_pairs": limit_eval_pairs,
-            "score_scale": score_scale,
-        }
-        self.sources = _sources(path, datasets, shared, subset=subset, revision=revision, columns=columns, name=name)
+        # What one data set's entry may set, and what entries of data.datasets take from here when they leave it out.
+        shared = {key: self.hparams[key] for key in SOURCE_DEFAULTS}
+        single = {key: self.hparams[key] for key in SINGLE_SOURCE_OPTIONS}
+        self.sources = _sources(path, datasets, shared, **single)
         for source in self.sources:
             source.use_local_copy(data_root)
         self.path = self.sources[0].path if len(self.sources) == 1 else ", ".join(s.path for s in self.sources)
