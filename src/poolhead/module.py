@@ -15,6 +15,7 @@ from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.chunks import length_chunks
 from poolhead.losses import build_loss, check_loss_matches_data
+from poolhead.metrics import PairMetrics
 from poolhead.objectives import (
     COMBINED,
     Objective,
@@ -126,8 +127,10 @@ class PoolingModule(L.LightningModule):
         sentences = getattr(datamodule, "sentences", None)
         if self.hparams.cache and self.freeze_backbone and sentences:
             self.attach_feature_cache(sentences)
-        self.val_metrics = torch.nn.ModuleList([objective.new_metrics() for objective in self.objectives])
-        self.test_metrics = torch.nn.ModuleList([objective.new_metrics() for objective in self.objectives])
+        #: stage -> one PairMetrics per data set
+        self.stage_metrics = torch.nn.ModuleDict(
+            {stage: torch.nn.ModuleList([o.new_metrics() for o in self.objectives]) for stage in ("val", "test")}
+        )
         if stage == "fit":
             # Lightning keeps the modes modules have when fit begins (restoring them after every
             # validation), and from_pretrained leaves the backbone in eval mode: a backbone being
@@ -229,16 +232,25 @@ class PoolingModule(L.LightningModule):
             metrics[index].update(self.predict_pairs(a, b, negatives, objective), batch["labels"], batch["pair_ids"])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step(batch, "val", self.val_metrics)
+        self._eval_step(batch, "val", self.stage_metrics["val"])
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._eval_step(batch, "test", self.test_metrics)
+        self._eval_step(batch, "test", self.stage_metrics["test"])
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metrics("val", self.val_metrics)
+        self._log_metrics("val", self.stage_metrics["val"])
 
     def on_test_epoch_end(self) -> None:
-        self._log_metrics("test", self.test_metrics)
+        self._log_metrics("test", self.stage_metrics["test"])
+
+    @property
+    def val_metrics(self) -> PairMetrics:
+        """Validation metrics of the (first) data set."""
+        return self.stage_metrics["val"][0]
+
+    @property
+    def test_metrics(self) -> PairMetrics:
+        return self.stage_metrics["test"][0]
 
     def predict_pairs(
         self, a: Tensor, b: Tensor, negatives: list[Tensor] | None = None, objective: Objective | None = None
