@@ -13,6 +13,7 @@ pooling). The comparison is recorded as the ``mixture`` section of docs/results.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def main() -> None:
     data = [arg for name in EVAL_SETS for arg in ("--data", str(Path(args.data_root) / name))]
     run(["poolhead", "compare", *models, *data, "--output", str(output / "compare"), "--no-progress"])
     report = (output / "compare" / "comparison.md").read_text(encoding="utf-8")
+    report = re.sub(r"^## ", "#### ", report, flags=re.M)  # under this record's own heading
     body = (
         "Frozen all-MiniLM-L6-v2 + AttentionPooling trained by the shipped configs `minilm_attention_stsb` "
         "(STS-B, CoSENT) and `minilm_attention_mixture` (STS-B CoSENT + MSRP paraphrases as positives with "
