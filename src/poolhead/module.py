@@ -268,17 +268,20 @@ class PoolingModule(L.LightningModule):
             return objective.loss.predict(a, b).argmax(dim=-1)
         return (cosines >= self.hparams.label_threshold).long()
 
-    def _log_metrics(self, stage: str, metrics: torch.nn.ModuleList) -> None:
+    def _log_metrics(self, stage: str, metrics: torch.nn.ModuleList | PairMetrics) -> None:
+        """Log each data set's metrics (one ``PairMetrics`` or one per data set) and, for several, the combined one."""
         # compute() already gathers every process's pairs, so no sync_dist here.
+        metrics = [metrics] if isinstance(metrics, PairMetrics) else list(metrics)
+        objectives = self.objectives or [Objective(None, metrics[0].kind, self.loss)]
         computed = []
-        for objective, metric in zip(self.objectives, metrics, strict=True):
+        for objective, metric in zip(objectives, metrics, strict=True):
             values = metric.compute() if objective.has_metrics and metric.update_count else {}
             for name, value in values.items():
                 # x100, as compare reports them
                 self.log(objective.logged(stage, name), value * 100, prog_bar=objective.name is None)
             computed.append(values)
             metric.reset()
-        combined = combined_metric(self.objectives, computed)
+        combined = combined_metric(objectives, computed)
         if combined is not None:
             self.log(f"{stage}/{COMBINED}", combined, prog_bar=True)
 
