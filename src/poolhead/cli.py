@@ -24,6 +24,7 @@ EXTRA_COMMANDS = {
     "export": ("export", "write a trained checkpoint as a sentence-transformers folder"),
     "compare": ("compare", "compare models and every fixed strategy on evaluation sets"),
     "inspect": ("inspect", "show how strategies and learned heads see one text"),
+    "push": ("push", "upload an exported folder to the Hugging Face hub"),
     "predict": ("predict", "embed every text of a file or hub dataset, in resumable shards, on one or many devices"),
 }
 TRAINER_DEFAULTS = {
