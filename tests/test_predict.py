@@ -172,3 +172,23 @@ def test_two_ddp_processes_write_one_shard_each_and_together_the_single_process_
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     run_ddp_job(*sys.argv[1:4])
+
+
+def test_predict_from_a_checkpoint_gives_what_its_export_gives(tiny_model_dir, corpus_csv, tmp_path, one_thread):
+    import lightning as L
+
+    from poolhead.corpus import read_embeddings
+    from poolhead.export import export_checkpoint
+    from poolhead.module import PoolingModule
+
+    model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "best.ckpt")
+    export = export_checkpoint(tmp_path / "best.ckpt", tmp_path / "export")
+
+    encode(tmp_path / "best.ckpt", corpus_csv[0], tmp_path / "from-ckpt")
+    encode(export, corpus_csv[0], tmp_path / "from-export")
+    np.testing.assert_allclose(
+        read_embeddings(tmp_path / "from-ckpt")[1], read_embeddings(tmp_path / "from-export")[1], atol=1e-5
+    )

@@ -18,10 +18,11 @@ def load_encoder_model(model: str) -> SentenceTransformer:
 
     path = Path(resolve_model_path(model))
     if path.is_file() and path.suffix == ".ckpt":
-        from poolhead.module import PoolingModule
+        import torch
 
-        module = PoolingModule.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-        module.eval()
+        from poolhead.export.checkpoint import module_from_checkpoint
+
+        module = module_from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).eval()
         return to_sentence_transformer(module.backbone, module.pooler, normalize=bool(module.normalize))
     if not (path / "modules.json").is_file():
         raise ValueError(
