@@ -9,6 +9,10 @@ the ratio of the two times.
 
     python scripts/bench_encode.py --num-texts 10000 --repeats 3 --json bench_encode.json
 
+With ``--predict``, it measures ``poolhead predict`` instead (scripts/bench_predict.py):
+
+    nice -n 5 python scripts/bench_encode.py --predict --threads 1 --num-texts 4000 --repeats 2
+
 Target (from the issue): the exported model is at most 5 % slower for attention heads.
 """
 
@@ -58,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default=None, help="default: sentence-transformers' choice")
     parser.add_argument("--json", default=None, help="write the results here")
+    parser.add_argument(
+        "--predict",
+        action="store_true",
+        help="instead: poolhead predict against SentenceTransformer.encode "
+        "(throughput of --num-texts texts, peak RSS for --rss-sizes texts); recorded on docs/results.md",
+    )
+    parser.add_argument("--rss-sizes", type=int, nargs="+", default=[10_000, 200_000], help="corpus sizes for RSS")
     return parser.parse_args(argv)
 
 
@@ -137,8 +148,10 @@ def report(result: dict) -> None:
         f"device {result['device']}, {result['threads']} torch thread(s), {settings['repeats']} interleaved runs each"
     )
     for name in ("original", "exported"):
-        print(f"{name:<9} {' > '.join(result['modules'][name]):<48} {result['median_s'][name]:>8.2f} s "
-              f"{result['sentences_per_s'][name]:>9.1f} sentences/s")  # fmt: skip
+        print(
+            f"{name:<9} {' > '.join(result['modules'][name]):<48} {result['median_s'][name]:>8.2f} s "
+            f"{result['sentences_per_s'][name]:>9.1f} sentences/s"
+        )
     overhead = result["overhead_percent"]
     verdict = "PASS" if overhead <= TARGET_OVERHEAD_PERCENT else "FAIL"
     head = settings["pooler"]
@@ -150,11 +163,24 @@ def report(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.predict:
+        return main_predict(args)
     result = run(args)
     report(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
         print(f"wrote {args.json}")
+
+
+def main_predict(args: argparse.Namespace) -> None:
+    from bench_predict import run_predict_bench
+    from results_page import record
+
+    texts = load_texts(Path(args.data), 50_000)
+    body, data = run_predict_bench(args, list(dict.fromkeys(texts)), resolve_model_path(args.backbone))
+    print(body)
+    title = "Corpus encoding: poolhead predict vs SentenceTransformer.encode"
+    print(f"wrote {record('bench_predict', title, body, data=data)}")
 
 
 if __name__ == "__main__":

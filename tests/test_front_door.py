@@ -8,7 +8,7 @@ import torch
 from poolhead.cli import main
 from poolhead.metrics import PairMetrics
 
-COMMANDS = ["fit", "validate", "test", "predict", "export", "compare", "inspect"]
+COMMANDS = ["fit", "validate", "test", "export", "compare", "inspect", "push", "predict"]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], []], ids=["--help", "-h", "bare"])

@@ -1,4 +1,4 @@
-"""The ``poolhead`` command: LightningCLI for fit/validate/test/predict, plus export, compare and inspect."""
+"""The ``poolhead`` command: LightningCLI for fit/validate/test, plus export, compare, inspect, push and predict."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ LIGHTNING_COMMANDS = {
     "fit": "train a pooling head (and the backbone, if not frozen) on sentence pairs",
     "validate": "score a checkpoint on the validation split (--ckpt_path)",
     "test": "score a checkpoint on the test split (--ckpt_path)",
-    "predict": "encode sentences with a trained checkpoint (--ckpt_path)",
 }
 #: subcommand -> (module under poolhead.commands, one-line help)
 EXTRA_COMMANDS = {
     "export": ("export", "write a trained checkpoint as a sentence-transformers folder"),
     "compare": ("compare", "compare models and every fixed strategy on evaluation sets"),
     "inspect": ("inspect", "show how strategies and learned heads see one text"),
+    "push": ("push", "upload an exported folder to the Hugging Face hub"),
+    "predict": ("predict", "embed every text of a file or hub dataset, in resumable shards, on one or many devices"),
 }
 TRAINER_DEFAULTS = {
     "logger": {

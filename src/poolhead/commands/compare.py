@@ -63,4 +63,9 @@ def run(args: argparse.Namespace) -> int:
     print(to_markdown(comparison))
     paths = write_report(comparison, args.output)
     print("wrote " + ", ".join(str(path) for path in paths.values()))
+    from poolhead.export.results import write_export_results
+
+    # Each evaluated export keeps its own scores, for the model-index of its card (poolhead push).
+    for path in write_export_results(comparison, args.model):
+        print(f"wrote {path}")
     return 0

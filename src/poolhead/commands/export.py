@@ -16,6 +16,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="end with a Normalize module (unit-length embeddings); default: as the model was trained",
     )
+    parser.add_argument(
+        "--base-model",
+        metavar="HUB_ID",
+        help="the hub id of the backbone, for the card's base_model when "
+        "training used a local copy (e.g. sentence-transformers/all-MiniLM-L6-v2)",
+    )
+    parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the export to this hub repository")
+    from poolhead.commands.push import add_hub_options
+
+    add_hub_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,10 +33,20 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.export.writer import CODE_FOLDER
 
     try:
-        out_dir = export_checkpoint(args.checkpoint, args.out_dir, overwrite=args.overwrite, normalize=args.normalize)
+        out_dir = export_checkpoint(
+            args.checkpoint,
+            args.out_dir,
+            overwrite=args.overwrite,
+            normalize=args.normalize,
+            base_model=args.base_model,
+        )
     except (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"poolhead export: error: {error}", file=sys.stderr)
         return 2
     remote_code = ", trust_remote_code=True" if (out_dir / CODE_FOLDER).is_dir() else ""
     print(f"wrote {out_dir}; load it with SentenceTransformer({str(out_dir)!r}{remote_code}) (see its README.md)")
+    if args.push_to_hub:
+        from poolhead.commands.push import push
+
+        return push(out_dir, args.push_to_hub, args, "export")
     return 0

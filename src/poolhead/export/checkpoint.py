@@ -21,6 +21,7 @@ def export_checkpoint(
     *,
     overwrite: bool = False,
     normalize: bool | None = None,
+    base_model: str | None = None,
 ) -> Path:
     """Write a Lightning checkpoint of ``PoolingModule`` as a sentence-transformers folder.
 
@@ -29,6 +30,7 @@ def export_checkpoint(
         out_dir: the folder to write (see :func:`export_sentence_transformer`).
         overwrite: replace an existing model folder at ``out_dir``.
         normalize: force (True/False) a final Normalize; None follows the module's ``normalize``.
+        base_model: the backbone's hub id for the model card, when training used a local copy.
     """
     checkpoint_path = Path(checkpoint_path)
     if not checkpoint_path.is_file():
@@ -43,6 +45,8 @@ def export_checkpoint(
     if normalize is None:
         normalize = bool(getattr(module, "normalize", False))
     metadata = checkpoint_metadata(dict(module.hparams), checkpoint)
+    if base_model:
+        metadata["base_model"] = base_model
     return export_sentence_transformer(
         module.backbone, module.pooler, out_dir, normalize=normalize, overwrite=overwrite, metadata=metadata
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 from sentence_transformers import SentenceTransformer
 
+from poolhead.export.card_data import card_metadata, front_matter, hub_id
+
 #: metadata keys with a place of their own in the card; any other key goes under "Details".
 KNOWN_KEYS = ("base_model", "pooler", "training_data", "loss", "metrics", "title")
 
@@ -22,8 +24,9 @@ def render_model_card(model: SentenceTransformer, metadata: dict[str, Any], *, n
     """
     title = metadata.get("title") or default_title(metadata.get("base_model"), metadata.get("pooler"))
     sections = [
-        front_matter(metadata.get("base_model")),
-        f"# {title}\n\nA [sentence-transformers](https://www.sbert.net) model exported by poolhead.",
+        front_matter(card_metadata(metadata, title)),
+        f"# {title}\n\nA [sentence-transformers](https://www.sbert.net) model exported by poolhead."
+        + local_base_line(metadata),
         model_section(model, metadata),
         training_section(metadata),
         metrics_section(metadata.get("metrics")),
@@ -33,12 +36,12 @@ def render_model_card(model: SentenceTransformer, metadata: dict[str, Any], *, n
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-def front_matter(base_model: str | None) -> str:
-    lines = ["---", "library_name: sentence-transformers", "pipeline_tag: sentence-similarity", "tags:"]
-    lines += [f"- {tag}" for tag in ("sentence-transformers", "feature-extraction", "sentence-similarity", "poolhead")]
-    if base_model:
-        lines.append(f"base_model: {json.dumps(str(base_model))}")
-    return "\n".join([*lines, "---"])
+def local_base_line(metadata: dict[str, Any]) -> str:
+    """A line naming a base model that is no hub id (a local folder, ``package:...``); the card omits base_model."""
+    base_model = metadata.get("base_model")
+    if not base_model or hub_id(base_model):
+        return ""
+    return f" Its base model is the local model `{base_model}`, not a Hugging Face hub repository."
 
 
 def default_title(base_model: str | None, pooler: dict[str, Any] | None) -> str:

@@ -1,0 +1,57 @@
+"""The LightningModule of corpus encoding: a sentence-transformers model, run as ``encode`` runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from sentence_transformers import SentenceTransformer
+from torch import Tensor
+
+from poolhead.backbone import resolve_model_path
+
+
+def load_encoder_model(model: str) -> SentenceTransformer:
+    """An export folder (``poolhead.load``: installed code only), or a ``.ckpt`` written by ``poolhead fit``."""
+    from poolhead.export import load_sentence_transformer, to_sentence_transformer
+
+    path = Path(resolve_model_path(model))
+    if path.is_file() and path.suffix == ".ckpt":
+        import torch
+
+        from poolhead.export.checkpoint import module_from_checkpoint
+
+        module = module_from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).eval()
+        return to_sentence_transformer(module.backbone, module.pooler, normalize=bool(module.normalize))
+    if not (path / "modules.json").is_file():
+        raise ValueError(
+            f"model {model!r} is neither a sentence-transformers folder (no modules.json) nor a .ckpt file; "
+            f"give the folder poolhead export wrote, or the checkpoint poolhead fit wrote"
+        )
+    return load_sentence_transformer(path, device="cpu")
+
+
+class CorpusEncoder(L.LightningModule):
+    """``predict_step``: a batch of tokenized texts -> their sentence embeddings (float32, on CPU).
+
+    Args:
+        model: a SentenceTransformer (e.g. from :func:`load_encoder_model`); its modules run
+            exactly as in ``SentenceTransformer.encode``, so the embeddings are the same.
+    """
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        super().__init__()
+        self.model = model.eval()
+
+    def collate(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
+        """DataLoader collate: rows and ids as given, texts tokenized by the model's own preprocessing."""
+        return {"rows": batch["rows"], "ids": batch["ids"], "features": self.model.preprocess(batch["texts"])}
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        embeddings: Tensor = self.model(batch["features"])["sentence_embedding"]
+        return {"rows": batch["rows"], "ids": batch["ids"], "embeddings": embeddings.float().cpu()}
+
+    @property
+    def embedding_dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())

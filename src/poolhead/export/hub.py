@@ -1,0 +1,89 @@
+"""Share an export on the Hugging Face hub: the folder as it is, with huggingface_hub's own API.
+
+Before the upload, the model card's metadata is brought up to date: its ``model-index`` from the
+last ``poolhead compare`` of the export (``poolhead_compare.json``), and no ``base_model`` that is
+not a hub id.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from poolhead.export.card_data import HUB_ID, eval_results, front_matter, hub_id
+from poolhead.export.loading import read_modules_json
+from poolhead.export.results import read_export_results
+
+EVALUATION_START = "<!-- poolhead compare: start -->"
+EVALUATION_END = "<!-- poolhead compare: end -->"
+
+
+def push_to_hub(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    commit_message: str | None = None,
+    token: str | None = None,
+) -> str:
+    """Create (or reuse) the model repository ``repo_id`` and upload ``folder`` into it; return the commit URL.
+
+    Args:
+        folder: an export (any sentence-transformers folder); uploaded with every file in it,
+            including the head's code in ``poolhead_pooling/`` when it has one.
+        repo_id: ``ORG/NAME`` (or ``USER/NAME``) on the hub.
+        private: create the repository private (an existing repository keeps its visibility).
+        commit_message: default "Upload <folder name> with poolhead".
+        token: a hub token; default the one ``huggingface-cli login`` saved (or ``HF_TOKEN``).
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    read_modules_json(folder)  # a model folder, complete, with no path leading outside it
+    if not HUB_ID.match(repo_id):
+        raise ValueError(f"repository id {repo_id!r} is not of the form ORG/NAME; give e.g. my-org/minilm-attention")
+    refresh_model_card(folder)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="model",
+        folder_path=str(folder),
+        commit_message=commit_message or f"Upload {folder.resolve().name} with poolhead",
+    )
+    return str(getattr(commit, "commit_url", commit))
+
+
+def refresh_model_card(folder: Path) -> Path | None:
+    """Rewrite README.md's front matter (model-index, base_model) and its evaluation section in place."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    match = re.match(r"^---\n(.*?\n)---\n?", text, flags=re.DOTALL)
+    data: dict[str, Any] = (yaml.safe_load(match.group(1)) or {}) if match else {}
+    body = text[match.end() :] if match else text
+    if data.get("base_model") and not hub_id(data["base_model"]):
+        data.pop("base_model")
+    results = read_export_results(folder)
+    if results:
+        from huggingface_hub.repocard_data import eval_results_to_model_index
+
+        data["model-index"] = eval_results_to_model_index(results["model"], eval_results(results))
+        body = with_evaluation_section(body, results)
+    readme.write_text(front_matter(data) + "\n" + body, encoding="utf-8")
+    return readme
+
+
+def with_evaluation_section(body: str, results: dict[str, Any]) -> str:
+    lines = ["## Evaluation (poolhead compare)", "", "| data | pairs | metric | value (×100) |", "|---|---|---|---|"]
+    for entry in results["results"]:
+        lines += [f"| {entry['dataset']} | {entry['pairs']} | {m} | {v:.2f} |" for m, v in entry["metrics"].items()]
+    section = "\n".join([EVALUATION_START, *lines, EVALUATION_END])
+    if EVALUATION_START in body and EVALUATION_END in body:
+        before, rest = body.split(EVALUATION_START, 1)
+        return before + section + rest.split(EVALUATION_END, 1)[1]
+    return body.rstrip("\n") + "\n\n" + section + "\n"

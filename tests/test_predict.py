@@ -1,0 +1,194 @@
+"""``poolhead predict``: a corpus to embedding shards on Lightning's Trainer.predict.
+
+The shards hold exactly what ``SentenceTransformer.encode`` gives for the same texts, a rerun
+skips the shards already written, and two DDP processes (gloo on CPU) each write one shard whose
+union is the single-process output.
+
+Run as a script, this file is the two-process job itself: Lightning's ``ddp`` strategy re-executes
+it once per extra process (``python tests/test_predict.py EXPORT CORPUS OUT_DIR``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+NUM_TEXTS = 37  # odd: the second shard is shorter, and nothing may be repeated to even them out
+SHARD_SIZE = 19
+TIMEOUT_S = 240
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tiny_model_dir, tmp_path_factory) -> Path:
+    from poolhead.export import export_sentence_transformer
+
+    folder = tmp_path_factory.mktemp("predict") / "export"
+    return export_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2}, folder)
+
+
+@pytest.fixture(scope="module")
+def corpus_csv(data_dir, tmp_path_factory) -> tuple[Path, list[str]]:
+    with open(data_dir / "stsb" / "test.csv", newline="", encoding="utf-8") as handle:
+        texts = [row["sentence1"] for row in csv.DictReader(handle)][:NUM_TEXTS]
+    path = tmp_path_factory.mktemp("corpus") / "corpus.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["doc_id", "text"])
+        writer.writerows([f"doc-{i}", text] for i, text in enumerate(texts))
+    return path, texts
+
+
+def encode(export: Path, corpus: Path, out_dir: Path, **options):
+    from poolhead.corpus import encode_corpus
+
+    return encode_corpus(
+        str(export),
+        str(corpus),
+        out_dir,
+        id_column="doc_id",
+        batch_size=8,
+        accelerator="cpu",
+        progress=False,
+        **{"devices": 1, "shard_size": SHARD_SIZE, **options},
+    )
+
+
+def test_predict_writes_what_encode_gives_and_a_rerun_skips_finished_shards(
+    tiny_export, corpus_csv, tmp_path, one_thread
+):
+    import poolhead
+    from poolhead.corpus import read_embeddings
+
+    corpus, texts = corpus_csv
+    manifest = encode(tiny_export, corpus, tmp_path / "out")
+    assert manifest["complete"] and manifest["num_rows"] == NUM_TEXTS
+    assert [s["file"] for s in manifest["shards"]] == ["shard-00000.parquet", "shard-00001.parquet"]
+    ids, embeddings = read_embeddings(tmp_path / "out")
+    assert ids == [f"doc-{i}" for i in range(NUM_TEXTS)]
+    expected = poolhead.load(tiny_export, device="cpu").encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(embeddings, expected, atol=1e-5)
+
+    # A run stopped after its first shard: the rerun writes only the missing one.
+    first, second = (tmp_path / "out" / s["file"] for s in manifest["shards"])
+    second.unlink()
+    first_written = first.stat().st_mtime_ns
+    assert encode(tiny_export, corpus, tmp_path / "out")["complete"]
+    assert first.stat().st_mtime_ns == first_written and second.is_file()
+    np.testing.assert_array_equal(read_embeddings(tmp_path / "out")[1], embeddings)
+
+
+def test_predict_refuses_to_resume_with_other_settings(tiny_export, corpus_csv, tmp_path, one_thread):
+    encode(tiny_export, corpus_csv[0], tmp_path / "out")
+    with pytest.raises(ValueError, match=r"made with other settings \(shard_size differ\); give a new output folder"):
+        encode(tiny_export, corpus_csv[0], tmp_path / "out", shard_size=SHARD_SIZE + 1)
+
+
+def test_predict_safetensors_shards_and_cli(tiny_export, corpus_csv, tmp_path, one_thread, capsys):
+    from poolhead.cli import main
+    from poolhead.corpus import read_embeddings
+
+    out = tmp_path / "out"
+    argv = [
+        "predict",
+        "--model",
+        str(tiny_export),
+        "--input",
+        str(corpus_csv[0]),
+        "--output",
+        str(out),
+        "--format",
+        "safetensors",
+        "--shard-size",
+        "100",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "1",
+        "--no-progress",
+    ]
+    assert main(argv) == 0
+    assert f"{NUM_TEXTS} texts, 1 shards" in capsys.readouterr().out
+    ids, embeddings = read_embeddings(out)
+    assert ids == list(range(NUM_TEXTS)) and embeddings.shape == (NUM_TEXTS, 32)
+    assert main([*argv[:3], "--input", str(corpus_csv[0]), "--output", str(tmp_path / "bad"), "--column", "body"]) == 2
+    assert "column 'body' not found (columns: doc_id, text); set --column" in capsys.readouterr().err
+
+
+def run_ddp_job(export: str, corpus: str, out_dir: str) -> None:
+    import torch
+
+    import poolhead.corpus.writer as writer
+
+    torch.set_num_threads(1)
+    written = []
+    original = writer.EmbeddingShardWriter.write_shard
+
+    def recording_write_shard(self, shard, parts):
+        written.append(shard)
+        return original(self, shard, parts)
+
+    writer.EmbeddingShardWriter.write_shard = recording_write_shard
+    encode(Path(export), Path(corpus), Path(out_dir), devices=2, strategy="ddp")
+    rank = int(os.environ.get("LOCAL_RANK", 0))
+    (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(written), encoding="utf-8")
+
+
+def test_two_ddp_processes_write_one_shard_each_and_together_the_single_process_output(
+    tiny_export, corpus_csv, tmp_path, one_thread
+):
+    from poolhead.corpus import read_embeddings
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LOCAL_RANK", None)
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        str(tiny_export),
+        str(corpus_csv[0]),
+        str(tmp_path / "ddp"),
+    ]
+    try:
+        job = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the DDP job did not finish in {TIMEOUT_S} s (a process waits in a collective?):\n{error.stderr}")
+    assert job.returncode == 0, job.stderr[-5000:]
+    by_rank = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(2)]
+    assert by_rank == [[0], [1]]
+
+    encode(tiny_export, corpus_csv[0], tmp_path / "single")
+    ddp_ids, ddp_embeddings = read_embeddings(tmp_path / "ddp")
+    single_ids, single_embeddings = read_embeddings(tmp_path / "single")
+    assert ddp_ids == single_ids
+    np.testing.assert_allclose(ddp_embeddings, single_embeddings, atol=1e-6)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    run_ddp_job(*sys.argv[1:4])
+
+
+def test_predict_from_a_checkpoint_gives_what_its_export_gives(tiny_model_dir, corpus_csv, tmp_path, one_thread):
+    import lightning as L
+
+    from poolhead.corpus import read_embeddings
+    from poolhead.export import export_checkpoint
+    from poolhead.module import PoolingModule
+
+    model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "best.ckpt")
+    export = export_checkpoint(tmp_path / "best.ckpt", tmp_path / "export")
+
+    encode(tmp_path / "best.ckpt", corpus_csv[0], tmp_path / "from-ckpt")
+    encode(export, corpus_csv[0], tmp_path / "from-export")
+    np.testing.assert_allclose(
+        read_embeddings(tmp_path / "from-ckpt")[1], read_embeddings(tmp_path / "from-export")[1], atol=1e-5
+    )
