@@ -42,6 +42,7 @@ HEADS = {
     "latent_attention": {"name": "latent_attention", "num_heads": 2, "num_latents": 2, "output_dim": 16},
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 3},
     "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2]},
+    "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8},
 }
 NATIVE_HEADS = {"weighted_layer+mean"}  # softmax weights over layers: ST's WeightedLayerPooling can hold them
 

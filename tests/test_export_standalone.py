@@ -27,6 +27,7 @@ HEADS = {
     "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2},
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 2},
     "min": {"name": "min"},
+    "token_interaction": {"name": "token_interaction", "num_heads": 2},
 }
 
 WITHOUT_POOLHEAD = """

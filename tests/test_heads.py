@@ -32,6 +32,7 @@ LEARNED = {
         "layers": 3,
     },
     "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2, 3]},
+    "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8, "num_blocks": 2},
 }
 
 
@@ -65,6 +66,14 @@ def test_gradients_reach_every_parameter_from_the_first_step(head):
     tokens, mask, hidden_states = batch()
     target = torch.randn(pooler.output_dim, generator=torch.Generator().manual_seed(1))
 
+    if head == "token_interaction":
+        # Its residual branches end in zeroed projections (the identity at step 0): only those
+        # learn at first, and after one step of SGD every parameter must receive a gradient.
+        (run(pooler, tokens, mask, hidden_states) * target).sum().backward()
+        with torch.no_grad():
+            for parameter in pooler.parameters():
+                parameter -= 0.1 * parameter.grad
+        pooler.zero_grad()
     (run(pooler, tokens, mask, hidden_states) * target).sum().backward()
 
     for name, parameter in pooler.named_parameters():
@@ -112,6 +121,16 @@ def test_attention_pooling_starts_as_mean_pooling(num_heads, side):
     torch.testing.assert_close(head(tokens, mask), build_pooler("mean")(tokens, mask))
     # ...and training moves it away from the mean (so the check above can fail).
     assert not torch.allclose(perturbed(head)(tokens, mask), build_pooler("mean")(tokens, mask), atol=1e-3)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_token_interaction_starts_as_mean_pooling_and_moves_once_trained(side):
+    tokens, mask, hidden_states = batch(side=side)
+    head = build(LEARNED["token_interaction"])
+    mean = build_pooler("mean", hidden_size=HIDDEN)
+    torch.testing.assert_close(run(head, tokens, mask, hidden_states), run(mean, tokens, mask, hidden_states))
+    moved = run(perturbed(head), tokens, mask, hidden_states)
+    assert (moved - run(mean, tokens, mask, hidden_states)).abs().max() > 1e-2
 
 
 def test_attention_weights_sum_to_one_over_real_tokens_and_skip_padding():

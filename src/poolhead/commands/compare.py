@@ -1,4 +1,8 @@
-"""``poolhead compare --model PATH --data PATH --output DIR``: learned heads beside every fixed strategy."""
+"""``poolhead compare --model PATH --data PATH --output DIR``: learned heads beside every fixed strategy.
+
+``--suite ood`` (or a file listing sets) adds those sets and a suite summary: per set the Δ to the
+best fixed strategy and to mean pooling, the macro-average Δ over the score sets, the worst set.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
         action="append",
-        required=True,
+        default=[],
         metavar="PATH",
         help="a folder (its test split; validation chooses label thresholds), a file, or a hub id; repeatable",
+    )
+    parser.add_argument(
+        "--suite",
+        metavar="NAME|FILE",
+        help="evaluate a suite of sets and summarise it (suite.{md,csv,json,png}): 'ood' (sts12-sts16 and msrp "
+        "under --data-root) or a file listing one set per line",
+    )
+    parser.add_argument(
+        "--data-root", default="../shared/data", metavar="DIR", help="folder of a named suite's sets (../shared/data)"
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for comparison.{md,csv,png}")
     parser.add_argument(
@@ -41,12 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.compare import compare
+    from poolhead.evaluation.pairs import load_evaluation_set
     from poolhead.evaluation.report import to_markdown, write_report
+    from poolhead.evaluation.suite import suite_sets, summarize_suite
+    from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
     try:
+        suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
+        suite = [load_evaluation_set(path, args.limit, args.score_scale) for path in suite]
         comparison = compare(
             args.model,
-            args.data,
+            [*args.data, *suite],
             strategies=args.strategy,
             batch_size=args.batch_size,
             resamples=args.resamples,
@@ -61,8 +79,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"poolhead compare: error: {error}", file=sys.stderr)
         return 2
     print(to_markdown(comparison))
-    paths = write_report(comparison, args.output)
-    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    paths = list(write_report(comparison, args.output).values())
+    if suite:
+        # Every set is listed; the macro-average is over the suite's score sets only.
+        summaries = summarize_suite(comparison, macro_over=[s.name for s in suite])
+        print("## suite " + args.suite + "\n\n" + suite_markdown(summaries, comparison.confidence))
+        paths += write_suite_report(summaries, args.output, comparison.confidence).values()
+    print("wrote " + ", ".join(str(path) for path in paths))
     from poolhead.export.results import write_export_results
 
     # Each evaluated export keeps its own scores, for the model-index of its card (poolhead push).

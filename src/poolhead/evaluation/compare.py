@@ -1,8 +1,9 @@
 """Learned heads against fixed pooling: every model beside every fixed strategy of its backbone.
 
-``compare(models, datasets)`` encodes each distinct sentence once per (backbone, strategy):
-one backbone pass per batch serves all fixed strategies, and each model encodes the
-sentences once, exactly as its users would. Each evaluation set is then scored for every
+``compare(models, datasets)`` encodes each distinct sentence once per backbone: one backbone
+pass per batch serves all fixed strategies and every model whose embedding is its head on that
+backbone (``EmbeddingModel.head_only``: exported poolhead heads, checkpoints); any other model
+encodes the sentences once, exactly as its users would. Each evaluation set is then scored for every
 row on the same seeded bootstrap resamples, and each model is tested against the best fixed
 strategy of its backbone on that set (see :mod:`poolhead.evaluation.stats`).
 """
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from poolhead.backbone import Backbone
+from poolhead.cache.features import tokenizer_digest
 from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
 from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
@@ -116,7 +118,7 @@ def compare(
     if not models:
         raise ValueError("compare needs at least one model: pass --model PATH")
     if not datasets:
-        raise ValueError("compare needs at least one evaluation set: pass --data PATH")
+        raise ValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
     sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]
     _make_unique(sets)
     loaded = [m if isinstance(m, EmbeddingModel) else load_model_for_eval(m, device=device) for m in models]
@@ -142,10 +144,11 @@ def _notes(sets: Sequence[EvaluationSet]) -> list[str]:
 
 
 def group_by_backbone(models: Sequence[EmbeddingModel]) -> list[BackboneGroup]:
-    """Group models by the exact weights (and token limit) of their backbones, not by their paths."""
+    """Group models by the exact weights, token limit and tokenizer of their backbones, not by their paths."""
     groups: dict[str, BackboneGroup] = {}
     for model in models:
-        key = f"{model.backbone.fingerprint()}-{model.backbone.max_length}"
+        tokenizer = tokenizer_digest(model.backbone.tokenizer)[:16]
+        key = f"{model.backbone.fingerprint()}-{model.backbone.max_length}-{tokenizer}"
         if key not in groups:
             groups[key] = BackboneGroup(display_name(model.backbone.name_or_path), model.backbone, [])
         groups[key].models.append(model)
@@ -164,6 +167,8 @@ def _make_unique(items: Sequence[EmbeddingModel | EvaluationSet]) -> None:
             item.name = f"{item.name} ({seen[item.name]})"
 
 
+#: Keys of heads pooled beside the fixed strategies (no strategy name contains a colon).
+HEAD_PREFIX = "model:"
 #: (row name, strategy, kind, embeddings of every sentence)
 Embedded = tuple[str, str, str, Tensor]
 
@@ -176,10 +181,14 @@ def _encode_group(
     device: str | torch.device | None,
     show_progress_bar: bool,
 ) -> list[Embedded]:
-    fixed = FixedStrategies(group.backbone, strategies, device=device).encode(sentences, batch_size, show_progress_bar)
-    embedded = [(name, name, "fixed", embeddings) for name, embeddings in fixed.items()]
+    heads = {HEAD_PREFIX + m.name: m.pooler for m in group.models if m.head_only and m.encode is not None}
+    fixed = FixedStrategies(group.backbone, strategies, device=device, heads=heads)
+    pooled = fixed.encode(sentences, batch_size, show_progress_bar)
+    embedded = [(name, name, "fixed", e) for name, e in pooled.items() if not name.startswith(HEAD_PREFIX)]
     for model in group.models:
-        if model.encode is not None:
+        if HEAD_PREFIX + model.name in pooled:
+            embedded.append((model.name, model.strategy or "?", "model", pooled[HEAD_PREFIX + model.name]))
+        elif model.encode is not None:
             embeddings = model.encode(sentences, batch_size, show_progress_bar)
             embedded.append((model.name, model.strategy or "?", "model", embeddings))
     return embedded

@@ -11,6 +11,7 @@ from torch import Tensor
 from poolhead.backbone import Backbone
 from poolhead.encoder import Encoder, check_texts, encode_in_length_order
 from poolhead.evaluation.models import display_name
+from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
 
 
@@ -37,15 +38,25 @@ class FixedStrategies:
         backbone: the encoder (a :class:`poolhead.backbone.Backbone`).
         strategies: fixed strategy names; default all of them.
         device: where the backbone runs; default CUDA when available.
+        heads: learned heads (by row name) of models on this same backbone, pooled from the same pass.
     """
 
     def __init__(
-        self, backbone: Backbone, strategies: Sequence[str] | None = None, device: str | torch.device | None = None
+        self,
+        backbone: Backbone,
+        strategies: Sequence[str] | None = None,
+        device: str | torch.device | None = None,
+        heads: dict[str, Pooler] | None = None,
     ) -> None:
         # The Encoder brings the tokenizer settings, device placement and eval mode.
         self.encoder = Encoder(backbone, pooler="mean", device=device)
         hidden_size = backbone.hidden_size
         self.poolers = {name: build_pooler(name, hidden_size=hidden_size) for name in fixed_strategy_names(strategies)}
+        # Learned heads of models on this very backbone ride along: one backbone pass serves them too.
+        for name, head in (heads or {}).items():
+            if name in self.poolers:
+                raise ValueError(f"a head is named {name!r} like a fixed strategy; rename the model")
+            self.poolers[name] = head.to(self.encoder.device).eval()
         for pooler in self.poolers.values():
             pooler.layer_indices(backbone.num_hidden_states)
 
@@ -58,13 +69,13 @@ class FixedStrategies:
 
     @torch.inference_mode()
     def pool(self, texts: Sequence[str]) -> dict[str, Tensor]:
-        """(B, D) embeddings of one batch for every strategy."""
+        """(B, D) embeddings of one batch for every strategy (and head)."""
         features, outputs = self.backbone_pass(texts)
         tokens, mask = outputs.last_hidden_state, features["attention_mask"]
         return {name: p(tokens, mask, hidden_states=outputs.hidden_states).float() for name, p in self.poolers.items()}
 
     def encode(self, texts: Sequence[str], batch_size: int = 32, show_progress_bar: bool = False) -> dict[str, Tensor]:
-        """Strategy name -> (N, D) float32 CPU embeddings, in the order of ``texts``."""
+        """Strategy (or head) name -> (N, D) float32 CPU embeddings, in the order of ``texts``."""
         texts = list(texts)
         check_texts(texts)
         if not texts:

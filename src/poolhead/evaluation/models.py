@@ -38,6 +38,9 @@ class EmbeddingModel:
             bare backbone (only its fixed strategies are evaluated).
         strategy: its pooling in words (``attention``, ``mean``, ...).
         pooler: the poolhead head, when the model has one (``inspect`` reads its weights).
+        head_only: the model's embedding is ``pooler`` applied to its backbone's outputs (then at
+            most normalised, which cosine similarity ignores), so ``compare`` pools it from the
+            backbone pass that serves the fixed strategies instead of running the backbone again.
     """
 
     name: str
@@ -46,6 +49,7 @@ class EmbeddingModel:
     encode: EncodeFn | None = None
     strategy: str | None = None
     pooler: Pooler | None = None
+    head_only: bool = False
 
     @classmethod
     def from_encoder(cls, encoder: Encoder, name: str | None = None) -> EmbeddingModel:
@@ -56,7 +60,7 @@ class EmbeddingModel:
 
         pooler = encoder.pooler
         source = encoder.backbone.name_or_path
-        return cls(name or pooler.name, source, encoder.backbone, encode, pooler.name, pooler)
+        return cls(name or pooler.name, source, encoder.backbone, encode, pooler.name, pooler, head_only=True)
 
 
 def load_model_for_eval(source: str | Path, device: str | torch.device | None = None) -> EmbeddingModel:
@@ -154,7 +158,9 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
         return embeddings.float().cpu()
 
     strategy = pooler.name if pooler is not None else _sentence_transformers_pooling(model)
-    return EmbeddingModel(display_name(source), source, backbone, encode, strategy, pooler)
+    names = [type(module).__name__ for module in model]
+    head_only = names[1:] in (["PoolheadPooling"], ["PoolheadPooling", "Normalize"]) and pooler is not None
+    return EmbeddingModel(display_name(source), source, backbone, encode, strategy, pooler, head_only)
 
 
 def _sentence_transformers_pooling(model: Any) -> str:

@@ -1,4 +1,4 @@
-"""A comparison as a researcher reads it: a table (terminal and Markdown), a CSV and a bar chart."""
+"""A comparison as a researcher reads it: a table (terminal and Markdown), a CSV and a forest plot."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 from poolhead.evaluation.compare import METRICS, PRIMARY_METRIC, Comparison, ComparisonRow
 
 METRIC_TITLES = {"spearman": "Spearman", "pearson": "Pearson", "accuracy": "Accuracy", "f1": "F1"}
-#: Colours of the chart: fixed strategies grey, the best one darker, models in colour.
-COLOURS = {"fixed": "#b0b0b0", "best_fixed": "#555555", "model": "#1f77b4"}
 
 
 def _number(value: float, signed: bool = False) -> str:
@@ -126,47 +124,10 @@ def write_csv(comparison: Comparison, path: str | Path) -> Path:
     return path
 
 
-def plot_comparison(comparison: Comparison, path: str | Path) -> Path:
-    """Horizontal bars of the primary metric per evaluation set, with CI whiskers, as a PNG."""
-    # The object API with the Agg canvas draws off-screen without touching pyplot's global backend.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    datasets = comparison.datasets
-    heights = [0.35 * len(comparison.rows_of(d)) + 1.0 for d in datasets]
-    figure = Figure(figsize=(8, sum(heights) + 0.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(len(datasets), 1, squeeze=False, gridspec_kw={"height_ratios": heights})[:, 0]
-    several_backbones = len({row.backbone for row in comparison.rows}) > 1
-    for ax, dataset in zip(axes, datasets, strict=False):
-        _plot_dataset(ax, comparison.rows_of(dataset), dataset, several_backbones, comparison.confidence)
-    figure.savefig(path, dpi=120)
-    return Path(path)
-
-
-def _plot_dataset(ax, rows: list[ComparisonRow], dataset: str, several_backbones: bool, confidence: float) -> None:
-    rows = rows[::-1]  # barh draws bottom-up; keep the table's order top-down
-    values = [row.primary.value for row in rows]
-    whiskers = [[r.primary.value - r.primary.low for r in rows], [r.primary.high - r.primary.value for r in rows]]
-    colours = [COLOURS["model" if r.kind == "model" else "best_fixed" if r.best_fixed else "fixed"] for r in rows]
-    labels = [(f"{r.backbone} · " if several_backbones else "") + _pooling_cell(r) for r in rows]
-    positions = range(len(rows))
-    ax.barh(positions, values, xerr=whiskers, color=colours, capsize=3, error_kw={"elinewidth": 1})
-    ax.set_yticks(list(positions), labels, fontsize=8)
-    for position, row in zip(positions, rows, strict=False):
-        ax.text(row.primary.high, position, f" {row.primary.value:.2f}", va="center", fontsize=7)
-    metric = METRIC_TITLES[PRIMARY_METRIC[rows[0].task]]
-    ax.set_xlabel(f"{metric} ×100 ({confidence:.0%} bootstrap CI)")
-    ax.set_title(dataset, fontsize=10)
-    lows = [row.primary.low for row in rows if not math.isnan(row.primary.low)]
-    highs = [row.primary.high for row in rows if not math.isnan(row.primary.high)]
-    if lows and highs:
-        ax.set_xlim(min(0.0, min(lows)), max(highs) + 0.12 * (max(highs) - min(0.0, min(lows))) + 1e-9)
-    ax.axvline(0, color="black", linewidth=0.5)
-
-
 def write_report(comparison: Comparison, output_dir: str | Path, stem: str = "comparison") -> dict[str, Path]:
     """Write ``<stem>.md``, ``<stem>.csv`` and ``<stem>.png`` into ``output_dir``; return their paths."""
+    from poolhead.evaluation.plots import plot_comparison
+
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     markdown = output_dir / f"{stem}.md"

@@ -23,6 +23,7 @@ from .registry import (
     pooler_from_config,
     resolve_pooler,
 )
+from .token_interaction import TokenInteractionPooling
 
 __all__ = [
     "AttentionPooling",
@@ -38,6 +39,7 @@ __all__ = [
     "MeanSqrtLenPooling",
     "MinPooling",
     "Pooler",
+    "TokenInteractionPooling",
     "WeightedLayerPooling",
     "WeightedMeanPooling",
     "available_poolers",

@@ -9,6 +9,7 @@ from .attention import AttentionPooling
 from .base import Pooler
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
+from .token_interaction import TokenInteractionPooling
 
 FIXED_POOLERS: dict[str, type[Pooler]] = {
     cls.name: cls
@@ -25,7 +26,7 @@ FIXED_POOLERS: dict[str, type[Pooler]] = {
     )
 }
 LEARNED_POOLERS: dict[str, type[Pooler]] = {
-    cls.name: cls for cls in (AttentionPooling, LatentAttentionPooling, WeightedLayerPooling)
+    cls.name: cls for cls in (AttentionPooling, LatentAttentionPooling, TokenInteractionPooling, WeightedLayerPooling)
 }
 #: Other names users know from sentence-transformers and papers.
 ALIASES = {
