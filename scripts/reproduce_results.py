@@ -1,36 +1,43 @@
-"""Reproduce README's results table: fit each config, export its best checkpoint, compare.
+"""The suite tables of docs/results.md: each config fitted with 3 seeds, exported, compared on the suite.
 
-    python scripts/reproduce_results.py     # frozen-MiniLM attention head, fine-tuned MiniLM + layer mix
-    python scripts/reproduce_results.py --config minilm_layers_attention_stsb --config ...
+    python scripts/reproduce_results.py                      # the configs in DEFAULT_CONFIGS
+    python scripts/reproduce_results.py --config minilm_interaction_stsb --seeds 0 1 2
 
-Every step is the package's own command (``poolhead fit`` / ``export`` / ``compare``), so the
-figures are exactly what a user gets. A config that fine-tunes its backbone is compared against
-the untouched backbone too (``--model`` twice), so its table holds the fixed strategies of both.
-A config is a shipped config's name or a YAML file; its hub data sets are read from the local copy
-under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
-The report of each config lands in ``OUTPUT/<config name>/comparison.md``; a header with the
-date, machine and commands is printed first so the output can be pasted into README as it is.
+A config is a shipped config's name or a YAML file; its hub data sets are read from the local
+copy under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
+For every config and seed: ``poolhead fit --config C --seed_everything S``, ``poolhead export`` of
+its best checkpoint (chosen on the validation split); for a frozen backbone, the soup of the seeds'
+heads (``scripts/model_soup.py``); then one ``poolhead compare --suite ood --data
+../shared/data/stsb`` over the seeds' models and the soup. The mean ± std over seeds of each set's score
+and Δs becomes the record ``suite_<config>`` of docs/results.md (``scripts/results_page.py``).
+
+Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
+its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
+Every step is the package's own command, so the figures are exactly what a user gets.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
+import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
 from poolhead.configs import config_path
 
-DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_layers_finetune_stsb"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from model_soup import make_soup  # noqa: E402
+from results_page import record  # noqa: E402
+from suite_table import seed_table  # noqa: E402
+
+DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_attention_anchored_stsb", "minilm_interaction_stsb"]
 DATA_ROOT = "../shared/data"
-EVAL_SETS = ["../shared/data/stsb", "../shared/data/msrp"]
+IN_DOMAIN = ["../shared/data/stsb"]
 
 
 def run(command: list[str]) -> None:
@@ -38,85 +45,93 @@ def run(command: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def best_checkpoint(run_dir: Path) -> Path:
+def best_checkpoint(run_dir: Path) -> Path | None:
     found = sorted(run_dir.glob("**/checkpoints/best-*.ckpt"), key=os.path.getmtime)
-    if not found:
-        raise SystemExit(f"no best-*.ckpt under {run_dir}: did the fit log a validation metric?")
-    return found[-1]
+    return found[-1] if found else None
 
 
-def reproduce(
-    config: Path, output: Path, extra: list[str], compare_limit: int | None, reuse: bool, data_root: str
-) -> str:
-    name = config.stem
-    run_dir = output / name / "runs"
-    if reuse and list(run_dir.glob("**/checkpoints/best-*.ckpt")):
-        fitted = f"fit: reused the run already in `{run_dir}`"
-    else:
-        started = time.perf_counter()
-        run(
-            [
-                "poolhead",
-                "fit",
-                "--config",
-                str(config),
-                "--data.data_root",
-                data_root,
-                "--trainer.logger.init_args.save_dir",
-                str(run_dir),
-                "--trainer.enable_progress_bar",
-                "false",
-                *extra,
-            ]
-        )
-        fitted = f"fit: {time.perf_counter() - started:.0f} s"
-    checkpoint = best_checkpoint(run_dir)
-    model_dir = output / name / "model"
-    run(["poolhead", "export", str(checkpoint), str(model_dir), "--overwrite"])
-    models = ["--model", str(model_dir)]
+def fitted_model(config: Path, seed: int, folder: Path, extra: list[str], args: argparse.Namespace) -> Path:
+    """The exported model of one seed, fitting and exporting only what is missing."""
+    run_dir = folder / "runs"
+    refit = args.refit
+    checkpoint = None if refit else best_checkpoint(run_dir)
+    if checkpoint is None:
+        fit = ["poolhead", "fit", "--config", str(config), "--seed_everything", str(seed)]
+        fit += ["--data.data_root", args.data_root]
+        fit += ["--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.enable_progress_bar", "false"]
+        run(fit + extra)
+        checkpoint = best_checkpoint(run_dir)
+        if checkpoint is None:
+            raise SystemExit(f"no best-*.ckpt under {run_dir}: did the fit log a validation metric?")
+    model_dir = folder / "model"
+    exported = (model_dir / "modules.json").is_file() and os.path.getmtime(model_dir) >= os.path.getmtime(checkpoint)
+    if refit or not exported:
+        run(["poolhead", "export", str(checkpoint), str(model_dir), "--overwrite"])
+    return model_dir
+
+
+def souped(models: list[Path], out: Path, refit: bool) -> Path:
+    """The seeds' heads averaged in weight space (``scripts/model_soup.py``), remade when a seed is newer."""
+    current = (out / "modules.json").is_file() and os.path.getmtime(out) > max(map(os.path.getmtime, models))
+    if refit or not current:
+        print(f"$ python scripts/model_soup.py {' '.join(map(str, models))} --out {out}", flush=True)
+        make_soup(models, out)
+    return out
+
+
+def compared(config: Path, models: list[Path], output: Path, suite: str, data: list[str], refit: bool) -> Path:
+    """The folder of one ``poolhead compare`` of ``models`` on ``data`` and the suite (reused if current)."""
     settings = yaml.safe_load(config.read_text()).get("model", {})
+    arguments = [arg for model in models for arg in ("--model", str(model))]
     if settings.get("freeze_backbone") is False:
-        models += ["--model", settings["backbone"]]
-    data = [arg for path in EVAL_SETS for arg in ("--data", path)]
-    limit = ["--limit", str(compare_limit)] if compare_limit else []
-    run(["poolhead", "compare", *models, *data, "--output", str(output / name), "--no-progress", *limit])
-    report = (output / name / "comparison.md").read_text()
-    return f"### {name}\n\n{fitted}, best checkpoint `{checkpoint.name}`\n\n{report}"
+        arguments += ["--model", settings["backbone"]]  # the untouched backbone's fixed strategies too
+    arguments += [arg for path in data for arg in ("--data", path)] + ["--suite", suite]
+    stamp = output / "compared.json"
+    newest = max(os.path.getmtime(model) for model in models)
+    current = stamp.is_file() and json.loads(stamp.read_text()) == arguments and os.path.getmtime(stamp) > newest
+    if refit or not current:
+        run(["poolhead", "compare", *arguments, "--output", str(output), "--no-progress"])
+        stamp.write_text(json.dumps(arguments))
+    return output
+
+
+def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
+    config = config_path(given) or Path(given)
+    name = config.stem
+    root = Path(args.output) / name
+    models = [fitted_model(config, seed, root / f"seed{seed}", extra, args) for seed in args.seeds]
+    frozen = yaml.safe_load(config.read_text()).get("model", {}).get("freeze_backbone", True)
+    soup = souped(models, root / "soup", args.refit) if frozen and len(models) > 1 else None
+    folder = compared(config, models + ([soup] if soup else []), root / "compare", args.suite, args.data, args.refit)
+    rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
+    body, data = seed_table(rows, [f"seed{seed}/model" for seed in args.seeds], "soup" if soup else None)
+    commands = (
+        f"Per seed S in {' '.join(map(str, args.seeds))}: `poolhead fit --config {given} --seed_everything S "
+        f"--data.data_root {args.data_root}`, "
+        f"`poolhead export` of the best checkpoint (val/spearman), then one `poolhead compare --suite {args.suite} "
+        f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
+        + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
+    )
+    record(f"suite_{name}", f"Suite: {name} ({len(models)} seeds)", commands + "\n\n" + body, data=data)
+    print(body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--config", action="append", help="config(s) to reproduce; default: " + ", ".join(DEFAULT_CONFIGS)
-    )
+    parser.add_argument("--config", action="append", help="config(s); default: " + ", ".join(DEFAULT_CONFIGS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per config (default 0 1 2)")
+    parser.add_argument("--suite", default="ood", help="suite name or list file for poolhead compare (default ood)")
+    parser.add_argument("--data", action="append", help="further sets compared, not averaged (default stsb)")
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
     parser.add_argument("--data-root", default=DATA_ROOT, help="local copy of the configs' hub data sets")
-    parser.add_argument(
-        "--compare-limit", type=int, help="compare on the first N pairs only (a smoke test, not a result)"
-    )
-    parser.add_argument(
-        "--reuse-runs",
-        action="store_true",
-        help="skip the fit of a config whose OUTPUT/<config name>/runs already holds a best checkpoint",
-    )
+    parser.add_argument("--refit", action="store_true", help="fit, export and compare again even where done")
+    parser.add_argument("--reuse-runs", action="store_true", help="kept for old commands: reusing runs is the default")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()
+    args.data = args.data or IN_DOMAIN
     extra = [a for a in args.extra if a != "--"]
-    output = Path(args.output)
-    header = (
-        f"Reproduced {datetime.date.today()} on {platform.node()} ({platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs), python {platform.python_version()}; command: "
-        f"`python {shlex.join(sys.argv)}`\n"
-    )
-    sections = [
-        reproduce(
-            config_path(config) or Path(config), output, extra, args.compare_limit, args.reuse_runs, args.data_root
-        )
-        for config in args.config or DEFAULT_CONFIGS
-    ]
-    text = header + "\n" + "\n".join(sections)
-    (output / "results.md").write_text(text)
-    print(text)
+    for config in args.config or DEFAULT_CONFIGS:
+        reproduce(config, args, extra)
 
 
 if __name__ == "__main__":

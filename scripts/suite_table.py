@@ -1,0 +1,82 @@
+"""Mean ± std over seeds of a suite summary (``poolhead compare --suite``'s suite.json rows)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+METRIC_TITLES = {"spearman": "Spearman", "accuracy": "Accuracy"}
+
+
+def mean_std(values: Sequence[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.2f} ± {spread:.2f}"
+
+
+def signed_mean_std(values: Sequence[float]) -> str:
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):+.2f} ± {spread:.2f}"
+
+
+def significance(rows: list[dict], versus: str) -> str:
+    """How many seeds' paired CIs lie above 0 and below 0, e.g. '2 ↑ / 0 ↓'."""
+    above = sum(r[f"{versus}_low"] > 0 for r in rows)
+    below = sum(r[f"{versus}_high"] < 0 for r in rows)
+    return f"{above} ↑ / {below} ↓"
+
+
+def soup_cells(rows: list[dict], name: str, soup: str | None) -> list[str]:
+    if soup is None:
+        return []
+    row = next(r for r in rows if r["set"] == name and r["model"] == soup)
+    score = "" if name == "macro" else f"{row['score']:.2f}"
+    d = row["versus_mean_delta"], row["versus_mean_low"], row["versus_mean_high"]
+    return [score, f"{d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]"]
+
+
+def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None) -> tuple[str, dict]:
+    """A Markdown table (a row per set, then the macro row) and its figures as data.
+
+    Each cell is the mean ± std over ``models`` (one per seed). "CI" columns count the seeds
+    whose paired 95 % interval lies wholly above (↑) or below (↓) 0. ``soup``: a model averaged
+    from the seeds, shown as one figure (it has no spread) with its own Δ vs mean and CI.
+    """
+    found = sorted({r["model"] for r in rows})
+    missing = [m for m in [*models, *([soup] if soup else [])] if m not in found]
+    if missing:
+        raise SystemExit(f"suite.json has no rows for {missing}; it holds {found}: rerun the comparison")
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    headers = ["set", "metric", "mean pooling", "best fixed", "model", "Δ vs best fixed", "CI vs best",
+               "Δ vs mean", "CI vs mean"] + (["soup", "soup Δ vs mean [95% CI]"] if soup else [])  # fmt: skip
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    data = {"models": list(models), "sets": {}}
+    for name in sets:
+        per_seed = [next(r for r in rows if r["set"] == name and r["model"] == m) for m in models]
+        best = [r["versus_best_delta"] for r in per_seed]
+        versus_mean = [r["versus_mean_delta"] for r in per_seed]
+        macro = name == "macro"
+        scores = [] if macro else [r["score"] for r in per_seed]
+        mean_scores = [s - d for s, d in zip(scores, versus_mean, strict=True)]
+        best_scores = [s - d for s, d in zip(scores, best, strict=True)]
+        label = f"macro ({per_seed[0]['macro_sets'].replace(' ', ', ')})" if macro else name
+        lines.append("| " + " | ".join([
+            label, METRIC_TITLES.get(per_seed[0]["metric"], per_seed[0]["metric"]),
+            "" if macro else f"{statistics.fmean(mean_scores):.2f}",
+            "" if macro else f"{per_seed[0]['best_fixed']} {statistics.fmean(best_scores):.2f}",
+            "" if macro else mean_std(scores), signed_mean_std(best), significance(per_seed, "versus_best"),
+            signed_mean_std(versus_mean), significance(per_seed, "versus_mean"), *soup_cells(rows, name, soup),
+        ]) + " |")  # fmt: skip
+        data["sets"][name] = {
+            "score": scores,
+            "versus_best": best,
+            "versus_mean": versus_mean,
+            "versus_mean_low": [r["versus_mean_low"] for r in per_seed],
+            "versus_mean_high": [r["versus_mean_high"] for r in per_seed],
+        }
+        if soup:
+            data["sets"][name]["soup"] = next(r for r in rows if r["set"] == name and r["model"] == soup)
+    note = (
+        f"Mean ± std over {len(models)} seeds. Δ ×100, paired bootstrap per seed (macro: stratified over the "
+        f"sets' pairs); 'CI' counts the seeds whose 95 % interval lies above 0 (↑) or below 0 (↓)."
+    )
+    return "\n".join(lines) + "\n\n" + note, data
