@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def make_soup(exports: list[Path], out: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(exports[0], out)
     save_file(soup, head_folder(out) / "model.safetensors")
+    os.utime(out)  # copytree gave it the first export's time; later steps ask whether it is newer
     return out
 
 

@@ -72,10 +72,13 @@ def fitted_model(config: Path, seed: int, folder: Path, extra: list[str], args: 
 
 def souped(models: list[Path], out: Path, refit: bool) -> Path:
     """The seeds' heads averaged in weight space (``scripts/model_soup.py``), remade when a seed is newer."""
-    current = (out / "modules.json").is_file() and os.path.getmtime(out) > max(map(os.path.getmtime, models))
-    if refit or not current:
-        print(f"$ python scripts/model_soup.py {' '.join(map(str, models))} --out {out}", flush=True)
+    stamp = out / "soup_of.json"
+    listed = [str(model) for model in models]
+    current = stamp.is_file() and json.loads(stamp.read_text()) == listed
+    if refit or not current or os.path.getmtime(stamp) < max(map(os.path.getmtime, models)):
+        print(f"$ python scripts/model_soup.py {' '.join(listed)} --out {out}", flush=True)
         make_soup(models, out)
+        stamp.write_text(json.dumps(listed))
     return out
 
 

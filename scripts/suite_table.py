@@ -56,8 +56,8 @@ def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None)
         versus_mean = [r["versus_mean_delta"] for r in per_seed]
         macro = name == "macro"
         scores = [] if macro else [r["score"] for r in per_seed]
-        mean_scores = [s - d for s, d in zip(scores, versus_mean, strict=True)]
-        best_scores = [s - d for s, d in zip(scores, best, strict=True)]
+        mean_scores = [s - d for s, d in zip(scores, versus_mean, strict=False)]
+        best_scores = [s - d for s, d in zip(scores, best, strict=False)]
         label = f"macro ({per_seed[0]['macro_sets'].replace(' ', ', ')})" if macro else name
         lines.append("| " + " | ".join([
             label, METRIC_TITLES.get(per_seed[0]["metric"], per_seed[0]["metric"]),

@@ -218,3 +218,27 @@ def test_mean_pooling_figures_agree_with_sentence_transformers_evaluator(minilm_
         assert row.metrics["spearman"].value == pytest.approx(100 * expected["spearman_cosine"], abs=1e-4)
         assert row.metrics["pearson"].value == pytest.approx(100 * expected["pearson_cosine"], abs=1e-4)
     assert rows["model"].difference.p_value == 1.0  # the packaged model *is* mean pooling
+
+
+def test_a_head_on_the_compared_backbone_is_pooled_from_its_one_pass(tiny_model_dir, data_folders):
+    import dataclasses
+
+    head = EmbeddingModel.from_encoder(Encoder(tiny_model_dir, pooler=trained_looking_head(32)), "my-head")
+    own_pass = dataclasses.replace(head, head_only=False)  # encodes the texts itself, as its users do
+
+    def no_second_pass(*args):
+        raise AssertionError("the head ran the backbone again")
+
+    head.encode = no_second_pass
+    figures = [
+        next(
+            r
+            for r in compare(
+                [m], [data_folders["score"]], strategies=["mean"], resamples=50, show_progress_bar=False
+            ).rows
+            if r.kind == "model"
+        ).metrics  # fmt: skip
+        for m in (head, own_pass)
+    ]
+    for metric in ("spearman", "pearson"):
+        assert figures[0][metric].value == pytest.approx(figures[1][metric].value, abs=1e-6)
