@@ -38,6 +38,7 @@ from suite_table import seed_table  # noqa: E402
 DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_attention_anchored_stsb", "minilm_interaction_stsb"]
 DATA_ROOT = "../shared/data"
 IN_DOMAIN = ["../shared/data/stsb"]
+DEFAULT_SEEDS = [0, 1, 2]
 
 
 def run(command: list[str]) -> None:
@@ -115,14 +116,17 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
         f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
     )
-    record(f"suite_{name}", f"Suite: {name} ({len(models)} seeds)", commands + "\n\n" + body, data=data)
+    command = ["python", "scripts/reproduce_results.py", "--config", str(config)]
+    command += [] if args.seeds == DEFAULT_SEEDS else ["--seeds", *map(str, args.seeds)]
+    title = f"Suite: {name} ({len(models)} seeds)"
+    record(f"suite_{name}", title, commands + "\n\n" + body, command=shlex.join(command), data=data)
     print(body)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", action="append", help="config(s); default: " + ", ".join(DEFAULT_CONFIGS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per config (default 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS, help="seeds per config (default 0 1 2)")
     parser.add_argument("--suite", default="ood", help="suite name or list file for poolhead compare (default ood)")
     parser.add_argument("--data", action="append", help="further sets compared, not averaged (default stsb)")
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
