@@ -116,7 +116,7 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
         f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
     )
-    command = ["python", "scripts/reproduce_results.py", "--config", str(config)]
+    command = ["python", "scripts/reproduce_results.py", "--config", given]
     command += [] if args.seeds == DEFAULT_SEEDS else ["--seeds", *map(str, args.seeds)]
     title = f"Suite: {name} ({len(models)} seeds)"
     record(f"suite_{name}", title, commands + "\n\n" + body, command=shlex.join(command), data=data)
