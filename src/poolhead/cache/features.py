@@ -8,19 +8,18 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from poolhead.backbone import Backbone
-from poolhead.cache.store import Chunk, chunk_paths, read_chunk, write_chunk
+from poolhead.cache.lookup import LAST, CacheStats, FeatureCache, assemble
+from poolhead.cache.store import Chunk, chunk_paths, read_chunk, text_hashes, write_chunk
 from poolhead.encoder import encode_in_length_order
 
-#: layer key for ``last_hidden_state`` (poolers that read one layer); other keys index ``hidden_states``.
-LAST = -1
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENCODE_BATCH_SIZE = 64
 
 
@@ -56,47 +55,6 @@ def tokenizer_digest(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass
-class CacheStats:
-    sentences: int = 0
-    reused: int = 0
-    encoded_here: int = 0
-    seconds: float = 0.0
-    bytes: int = 0
-
-    @property
-    def hit_rate(self) -> float:
-        return self.reused / self.sentences if self.sentences else 0.0
-
-
-@dataclass
-class FeatureCache:
-    """Ragged float16 features of ``texts`` for ``layers``, looked up by position in ``texts``."""
-
-    layers: list[int]
-    num_hidden_states: int
-    flat: dict[int, Tensor]  # layer -> (total_tokens + 1, H); the last row is zeros
-    offsets: Tensor  # (N + 1,)
-    stats: CacheStats = field(default_factory=CacheStats)
-
-    def lookup(self, sentence_ids: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, list | None]:
-        """Right-padded (B, T, H) float32 token embeddings, (B, T) mask and, for layer poolers, hidden states."""
-        ids = sentence_ids.cpu()
-        starts = self.offsets[ids]
-        lengths = self.offsets[ids + 1] - starts
-        positions = torch.arange(int(lengths.max()))
-        mask = positions[None, :] < lengths[:, None]
-        # Padding reads the zero row kept after the last token, so no multiply by the mask is needed.
-        index = torch.where(mask, starts[:, None] + positions[None, :], self.offsets[-1])
-        # Gather and move in float16 (half the bytes to copy), widen on the device.
-        padded = {layer: t[index].to(device, non_blocking=True).float() for layer, t in self.flat.items()}
-        mask = mask.to(device)
-        if self.layers == [LAST]:
-            return padded[LAST], mask, None
-        hidden_states = [padded.get(i) for i in range(self.num_hidden_states)]
-        return padded[self.layers[-1]], mask, hidden_states
-
-
 def build_feature_cache(
     backbone: Backbone,
     texts: Sequence[str],
@@ -117,27 +75,29 @@ def build_feature_cache(
     folder = Path(cache_dir or default_cache_dir()) / hashlib.sha256(key_text.encode()).hexdigest()[:20]
     layers = list(layers)
     unique = list(dict.fromkeys(texts))
-    wanted = set(unique)
-    index: dict[str, tuple[Chunk, int]] = {}
-    read = _index_chunks(folder, key_text, layers, wanted, index, skip=set())
-    missing = [t for t in unique if t not in index]
+    queries = text_hashes(unique)
+    chunks: list[Chunk] = []
+    found = np.full((len(unique), 2), -1, dtype=np.int64)  # per unique text: chunk number, row
+    read = _index_chunks(folder, key_text, layers, queries, chunks, found, skip=set())
+    missing = [unique[i] for i in np.flatnonzero(found[:, 0] < 0)]
     # Every process must split the same list: let all of them read the folder before any writes to it.
     barrier()
     share = missing[rank::world_size]
     if share:
         chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
         read.add(write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text))
-        _add_rows(index, chunk, wanted)
+        _add_rows(chunks, chunk, queries, found)  # used from memory, not read back
     barrier()
     if missing:
-        _index_chunks(folder, key_text, layers, wanted, index, skip=read)  # the other processes' shares
-    not_found = [t for t in unique if t not in index]
-    if not_found:
+        _index_chunks(folder, key_text, layers, queries, chunks, found, skip=read)  # the other processes' shares
+    not_found = np.flatnonzero(found[:, 0] < 0)
+    if len(not_found):
         raise RuntimeError(
-            f"feature cache at {folder} lacks {len(not_found)} sentences after encoding (e.g. {not_found[0]!r}); "
-            f"under multi-node DDP the cache_dir must be on a filesystem shared by all nodes"
+            f"feature cache at {folder} lacks {len(not_found)} sentences after encoding "
+            f"(e.g. {unique[not_found[0]]!r}); under multi-node DDP the cache_dir must be on a filesystem "
+            f"shared by all nodes"
         )
-    cache = _assemble(index, list(texts), layers, backbone.num_hidden_states)
+    cache = assemble(chunks, found, _positions(texts, unique), layers, backbone.num_hidden_states)
     cache.stats = CacheStats(
         sentences=len(unique),
         reused=len(unique) - len(missing),
@@ -152,11 +112,12 @@ def _index_chunks(
     folder: Path,
     key_text: str,
     layers: list[int],
-    wanted: set[str],
-    index: dict[str, tuple[Chunk, int]],
+    queries: np.ndarray,
+    chunks: list[Chunk],
+    found: np.ndarray,
     skip: set[Path],
 ) -> set[Path]:
-    """Add text -> (chunk, row) to ``index`` from the chunks not in ``skip`` that hold every needed layer.
+    """Map the chunks not in ``skip`` that hold every needed layer and some text not yet ``found``.
 
     Returns the chunk paths found, read or not.
     """
@@ -164,16 +125,29 @@ def _index_chunks(
     for path in paths:
         if path in skip:
             continue
-        chunk = read_chunk(path, key_text, wanted)
+        # Every header is read even once all texts are found, so a stale chunk is reported.
+        chunk = read_chunk(path, key_text, queries[found[:, 0] < 0])
         if chunk is not None and set(layers) <= set(chunk.layers):
-            _add_rows(index, chunk, wanted)
+            _add_rows(chunks, chunk, queries, found)
     return set(paths)
 
 
-def _add_rows(index: dict[str, tuple[Chunk, int]], chunk: Chunk, wanted: set[str]) -> None:
-    for row, text in enumerate(chunk.texts):
-        if text in wanted:
-            index.setdefault(text, (chunk, row))
+def _add_rows(chunks: list[Chunk], chunk: Chunk, queries: np.ndarray, found: np.ndarray) -> None:
+    missing = np.flatnonzero(found[:, 0] < 0)
+    rows = chunk.find(queries[missing])
+    hit = rows >= 0
+    if hit.any():
+        found[missing[hit], 0] = len(chunks)
+        found[missing[hit], 1] = rows[hit]
+        chunks.append(chunk)
+
+
+def _positions(texts: Sequence[str], unique: list[str]) -> np.ndarray:
+    """Which unique text each of ``texts`` is (the identity when they are unique, as a data module's are)."""
+    if len(unique) == len(texts):
+        return np.arange(len(texts))
+    number = {text: i for i, text in enumerate(unique)}
+    return np.array([number[text] for text in texts], dtype=np.int64)
 
 
 def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
@@ -198,20 +172,3 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
     offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
     offsets[1:] = torch.tensor([len(piece) for piece in pieces[layers[0]]]).cumsum(0)
     return Chunk(texts=texts, layers={i: torch.cat(pieces[i]) for i in layers}, offsets=offsets)
-
-
-def _assemble(
-    index: dict[str, tuple[Chunk, int]], texts: list[str], layers: list[int], num_hidden_states: int
-) -> FeatureCache:
-    spans = []
-    for text in texts:
-        chunk, row = index[text]
-        spans.append((chunk, int(chunk.offsets[row]), int(chunk.offsets[row + 1])))
-    lengths = torch.tensor([end - start for _, start, end in spans])
-    offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
-    offsets[1:] = lengths.cumsum(0)
-    flat = {}
-    for layer in layers:
-        pieces = [chunk.layers[layer][start:end] for chunk, start, end in spans]
-        flat[layer] = torch.cat([*pieces, pieces[0].new_zeros(1, pieces[0].shape[1])])  # the zero row padding reads
-    return FeatureCache(layers=layers, num_hidden_states=num_hidden_states, flat=flat, offsets=offsets)

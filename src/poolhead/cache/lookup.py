@@ -1,0 +1,99 @@
+"""FeatureCache: padded batches gathered from chunks' memory-mapped token embeddings.
+
+Nothing is copied when a cache is assembled: each text only records which chunk holds it and
+where its tokens start, so a process's resident memory does not grow with the cache, and the
+processes of one machine read the same pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from poolhead.cache.store import Chunk
+
+#: layer key for ``last_hidden_state`` (poolers that read one layer); other keys index ``hidden_states``.
+LAST = -1
+
+
+@dataclass
+class CacheStats:
+    sentences: int = 0
+    reused: int = 0
+    encoded_here: int = 0
+    seconds: float = 0.0
+    bytes: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.reused / self.sentences if self.sentences else 0.0
+
+
+@dataclass
+class FeatureCache:
+    """Ragged float16 features of ``texts`` for ``layers``, looked up by position in ``texts``."""
+
+    layers: list[int]
+    num_hidden_states: int
+    chunks: list[dict[int, Tensor]]  # per chunk: layer -> (tokens, H), memory-mapped or this run's own
+    chunk_of: Tensor  # (N,) which chunk holds text i
+    starts: Tensor  # (N,) its first token's row in that chunk
+    lengths: Tensor  # (N,) its number of tokens
+    stats: CacheStats = field(default_factory=CacheStats)
+
+    def lookup(self, sentence_ids: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, list | None]:
+        """Right-padded (B, T, H) float32 token embeddings, (B, T) mask and, for layer poolers, hidden states."""
+        ids = sentence_ids.cpu()
+        starts, lengths = self.starts[ids], self.lengths[ids]
+        positions = torch.arange(int(lengths.max()))
+        mask = positions[None, :] < lengths[:, None]
+        rows = (starts[:, None] + positions[None, :])[mask]  # the real tokens only, row by row
+        owners = self.chunk_of[ids][:, None].expand_as(mask)[mask] if len(self.chunks) > 1 else None
+        # Gather and move in float16 (half the bytes to copy), widen on the device.
+        padded = {
+            layer: self._gather(layer, rows, owners, mask).to(device, non_blocking=True).float()
+            for layer in self.layers
+        }
+        mask = mask.to(device)
+        if self.layers == [LAST]:
+            return padded[LAST], mask, None
+        hidden_states = [padded.get(i) for i in range(self.num_hidden_states)]
+        return padded[self.layers[-1]], mask, hidden_states
+
+    def _gather(self, layer: int, rows: Tensor, owners: Tensor | None, mask: Tensor) -> Tensor:
+        first = self.chunks[0][layer]
+        padded = first.new_zeros(*mask.shape, first.shape[1])
+        if owners is None:
+            padded[mask] = first[rows]
+            return padded
+        tokens = first.new_empty(len(rows), first.shape[1])
+        for owner in owners.unique().tolist():
+            picked = owners == owner
+            tokens[picked] = self.chunks[owner][layer][rows[picked]]
+        padded[mask] = tokens
+        return padded
+
+
+def assemble(
+    chunks: list[Chunk], found: np.ndarray, positions: np.ndarray, layers: list[int], num_hidden_states: int
+) -> FeatureCache:
+    """The cache of texts: text i is unique text ``u = positions[i]``, row ``found[u, 1]`` of chunk ``found[u, 0]``."""
+    owner, row = found[positions, 0], found[positions, 1]
+    starts = np.empty(len(positions), dtype=np.int64)
+    lengths = np.empty(len(positions), dtype=np.int64)
+    for number, chunk in enumerate(chunks):
+        mine = owner == number
+        offsets = chunk.offsets.numpy()
+        starts[mine] = offsets[row[mine]]
+        lengths[mine] = offsets[row[mine] + 1] - starts[mine]
+    return FeatureCache(
+        layers=layers,
+        num_hidden_states=num_hidden_states,
+        chunks=[{layer: chunk.layers[layer] for layer in layers} for chunk in chunks],
+        chunk_of=torch.from_numpy(owner.astype(np.int64)),
+        starts=torch.from_numpy(starts),
+        lengths=torch.from_numpy(lengths),
+    )

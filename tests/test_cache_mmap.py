@@ -1,0 +1,132 @@
+"""The feature cache read through memory maps: the same lookups as a cache held in RAM, pages shared
+between processes instead of copied into each."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file as load_into_ram
+
+from poolhead.backbone import load_backbone
+from poolhead.cache import LAST, build_feature_cache
+from poolhead.cache.features import cache_key
+from poolhead.cache.store import Chunk, chunk_paths, find_rows, text_hashes, write_chunk
+
+MAX_LENGTH = 32
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_model_dir):
+    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
+
+
+@pytest.fixture(scope="module")
+def texts(data_dir) -> list[str]:
+    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:30]
+    return list(dict.fromkeys([row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]))
+
+
+def lookup_from_ram(folder: Path, texts: list[str], ids: torch.Tensor) -> torch.Tensor:
+    """What the cache looked up before memory maps: every chunk loaded into RAM, the wanted rows
+    concatenated into one tensor with a zero row after them, padding gathered from that row."""
+    spans = {}
+    for path in chunk_paths(folder):
+        tensors = load_into_ram(str(path))
+        rows = find_rows(tensors["index_hashes"].numpy(), tensors["index_rows"].numpy(), text_hashes(texts))
+        for text, row in zip(texts, rows.tolist(), strict=True):
+            if row >= 0:
+                start, end = tensors["offsets"][row], tensors["offsets"][row + 1]
+                spans.setdefault(text, tensors[f"layer_{LAST}"][start:end])
+    pieces = [spans[text] for text in texts]
+    lengths = torch.tensor([len(p) for p in pieces])
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)])
+    flat = torch.cat([*pieces, pieces[0].new_zeros(1, pieces[0].shape[1])])
+    starts, lengths = offsets[ids], lengths[ids]
+    positions = torch.arange(int(lengths.max()))
+    mask = positions[None, :] < lengths[:, None]
+    return flat[torch.where(mask, starts[:, None] + positions[None, :], offsets[-1])].float()
+
+
+def test_lookups_through_the_memory_map_equal_the_in_ram_ones(backbone, texts, tmp_path):
+    # Two chunks (a partial cache, then the rest), read back by a later run: every lookup mapped.
+    build_feature_cache(backbone, texts[:15], [LAST], cache_dir=tmp_path, show_progress_bar=False)
+    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path, show_progress_bar=False)
+    cache = build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path, show_progress_bar=False)
+    assert cache.stats.hit_rate == 1.0 and len(cache.chunks) == 2
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    maps = Path("/proc/self/maps").read_text()
+    assert all(str(path) in maps for path in chunk_paths(folder))
+    for ids in (torch.arange(len(texts)), torch.tensor([20, 3, 3, 0, len(texts) - 1]), torch.tensor([16])):
+        tokens, mask, _ = cache.lookup(ids)
+        torch.testing.assert_close(tokens, lookup_from_ram(folder, texts, ids), atol=0, rtol=0)
+
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, torch
+    from poolhead.backbone import load_backbone
+    from poolhead.cache import LAST, build_feature_cache
+
+    def status(field):
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+    model_dir, cache_dir, texts_file = sys.argv[1:4]
+    texts = json.load(open(texts_file))
+    backbone = load_backbone(model_dir, max_length=32)
+    torch.zeros(1).float()  # torch's allocator warmed up before the baseline
+    before = status("RssAnon")
+    cache = build_feature_cache(backbone, texts, [LAST], cache_dir=cache_dir, show_progress_bar=False)
+    tokens, mask, _ = cache.lookup(torch.arange(0, len(texts), 97))
+    mapped = [line.split()[-1] for line in open("/proc/self/maps") if line.rstrip().endswith(".safetensors")]
+    print("RESULT " + json.dumps({
+        "anon_growth": status("RssAnon") - before,
+        "hit_rate": cache.stats.hit_rate,
+        "mapped": sorted(set(mapped)),
+        "sums": tokens.sum(dim=(1, 2)).tolist(),
+    }))
+    """
+)
+
+
+def test_a_cache_written_by_one_process_is_mapped_not_loaded_by_another(backbone, tiny_model_dir, tmp_path):
+    """64 MiB of features written here; another process serves lookups from them with its anonymous
+    (private) memory growing by a fraction of that: the pages are the file's, shared, not a copy."""
+    count, tokens_each, hidden = 5000, 200, backbone.hidden_size
+    texts = [f"synthetic sentence {i}" for i in range(count)]
+    features = torch.randn(count * tokens_each, hidden, generator=torch.Generator().manual_seed(0)).half()
+    offsets = torch.arange(count + 1, dtype=torch.long) * tokens_each
+    key_text = json.dumps(cache_key(backbone), sort_keys=True)
+    folder = tmp_path / "features" / hash_folder(key_text)
+    path = write_chunk(folder, "synthetic", Chunk(texts=texts, layers={LAST: features}, offsets=offsets), key_text)
+    assert path.stat().st_size > 60 * 2**20
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-c", CHILD, tiny_model_dir, str(tmp_path / "features"), str(tmp_path / "texts.json")]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+
+    assert result["hit_rate"] == 1.0
+    assert result["anon_growth"] < 8 * 2**20, f"the reading process copied {result['anon_growth'] / 2**20:.0f} MiB"
+    assert str(path) in result["mapped"]
+    expected = [float(features[i * tokens_each : (i + 1) * tokens_each].float().sum()) for i in range(0, count, 97)]
+    assert result["sums"] == pytest.approx(expected, rel=1e-5)
+
+
+def hash_folder(key_text: str) -> str:
+    """The folder build_feature_cache keeps a backbone setting's chunks in."""
+    return hashlib.sha256(key_text.encode()).hexdigest()[:20]
