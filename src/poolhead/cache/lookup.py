@@ -65,16 +65,17 @@ class FeatureCache:
 
     def _gather(self, layer: int, rows: Tensor, owners: Tensor | None, mask: Tensor) -> Tensor:
         first = self.chunks[0][layer]
-        padded = first.new_zeros(*mask.shape, first.shape[1])
         if owners is None:
-            padded[mask] = first[rows]
-            return padded
-        tokens = first.new_empty(len(rows), first.shape[1])
-        for owner in owners.unique().tolist():
-            picked = owners == owner
-            tokens[picked] = self.chunks[owner][layer][rows[picked]]
-        padded[mask] = tokens
-        return padded
+            tokens = first.index_select(0, rows)
+        else:
+            tokens = first.new_empty(len(rows), first.shape[1])
+            for owner in owners.unique().tolist():
+                picked = (owners == owner).nonzero().squeeze(1)
+                tokens.index_copy_(0, picked, self.chunks[owner][layer].index_select(0, rows[picked]))
+        # Copied into zeros by position: measured faster on CPU than a boolean-mask assignment.
+        padded = first.new_zeros(mask.numel(), first.shape[1])
+        padded.index_copy_(0, mask.flatten().nonzero().squeeze(1), tokens)
+        return padded.view(*mask.shape, first.shape[1])
 
 
 def assemble(
