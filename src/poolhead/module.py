@@ -14,6 +14,7 @@ from transformers import get_linear_schedule_with_warmup
 from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.chunks import length_chunks
+from poolhead.lora import add_adapters, is_adapter_key
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
 from poolhead.objectives import (
@@ -61,6 +62,12 @@ class PoolingModule(L.LightningModule):
         dataset_losses: the losses of a mixture's data sets (``data.datasets`` entries with a ``loss``),
             ``{name: {loss, loss_kwargs, num_labels}}``; filled in from the data at fit, so a
             checkpoint rebuilds them. Leave it unset.
+        lora: fine-tune through LoRA adapters instead of every backbone weight (needs
+            ``freeze_backbone: false``), e.g. ``{r: 8, alpha: 16, dropout: 0.05, target_modules: [query, value]}``:
+            only the adapters (at ``backbone_lr``) and the head train, checkpoints hold only those.
+            See poolhead.lora.
+        gradient_checkpointing: recompute the backbone's activations in the backward pass instead
+            of keeping them: less memory for a fine-tune (full or LoRA), more compute.
     """
 
     def __init__(
@@ -85,6 +92,8 @@ class PoolingModule(L.LightningModule):
         cache_dir: str | None = None,
         forward_chunk_size: int | None = None,
         dataset_losses: dict[str, dict[str, Any]] | None = None,
+        lora: dict[str, Any] | None = None,
+        gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = load_backbone(backbone, max_length=max_length)
@@ -100,6 +109,12 @@ class PoolingModule(L.LightningModule):
             )
         self.forward_chunk_size = forward_chunk_size
         self.backbone_model.requires_grad_(not freeze_backbone)
+        self.backbone_fingerprint = None
+        if gradient_checkpointing:
+            # Not reentrant: with frozen embeddings the reentrant variant would drop the adapters' gradients.
+            self.backbone_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if lora is not None:
+            self._add_lora(lora)
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
         self.save_hyperparameters(ignore=["pooler", "pooler_kwargs"])
         self.hparams["pooler"] = self.pooler.get_config()
@@ -111,6 +126,13 @@ class PoolingModule(L.LightningModule):
         self.feature_cache = None
         #: one per data set of the fit (see poolhead.objectives), set in setup
         self.objectives: list[Objective] = []
+
+    def _add_lora(self, lora: dict[str, Any]) -> None:
+        if self.freeze_backbone:
+            raise ValueError("lora trains adapters inside the backbone; set freeze_backbone: false with it")
+        # Fingerprint the published weights before the adapters wrap them: the checkpoint names them.
+        self.backbone_fingerprint = self.backbone.fingerprint()
+        self.backbone_model = self.backbone.model = add_adapters(self.backbone_model, lora)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -291,7 +313,7 @@ class PoolingModule(L.LightningModule):
         head = [(n, p) for n, p in self.named_parameters() if not n.startswith(BACKBONE_PREFIX) and p.requires_grad]
         groups = _decay_groups(head, self.hparams.lr, self.hparams.weight_decay)
         if not self.freeze_backbone:
-            body = [(n, p) for n, p in self.named_parameters() if n.startswith(BACKBONE_PREFIX)]
+            body = [(n, p) for n, p in self.named_parameters() if n.startswith(BACKBONE_PREFIX) and p.requires_grad]
             groups += _decay_groups(body, self.hparams.backbone_lr, self.hparams.weight_decay)
         groups = [g for g in groups if g["params"]]
         if not groups:
@@ -316,19 +338,20 @@ class PoolingModule(L.LightningModule):
     # --- checkpoints -----------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if not self.freeze_backbone:
+        if not self.freeze_backbone and self.hparams.lora is None:
             return
-        # A frozen backbone is the published one: store its fingerprint, not 100s of MB of copies.
+        # A frozen backbone is the published one: store its fingerprint, not 100s of MB of copies
+        # (under LoRA, its adapters only).
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
+        for key in [k for k in state if k.startswith(BACKBONE_PREFIX) and not is_adapter_key(k)]:
             del state[key]
-        checkpoint["backbone_fingerprint"] = self.backbone.fingerprint()
+        checkpoint["backbone_fingerprint"] = self.backbone_fingerprint or self.backbone.fingerprint()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         expected = checkpoint.get("backbone_fingerprint")
         if expected is None:
             return
-        actual = self.backbone.fingerprint()
+        actual = self.backbone_fingerprint or self.backbone.fingerprint()
         if actual != expected:
             raise ValueError(
                 f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 
 from poolhead.export.writer import export_sentence_transformer
+from poolhead.lora import merged_backbone
 
 #: hyperparameters that describe the training setup in the model card (others are omitted).
-CARD_HPARAMS = ("freeze_backbone", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")
+CARD_HPARAMS = ("freeze_backbone", "lora", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")
 
 
 def export_checkpoint(
@@ -48,7 +49,12 @@ def export_checkpoint(
     if base_model:
         metadata["base_model"] = base_model
     return export_sentence_transformer(
-        module.backbone, module.pooler, out_dir, normalize=normalize, overwrite=overwrite, metadata=metadata
+        merged_backbone(module.backbone),
+        module.pooler,
+        out_dir,
+        normalize=normalize,
+        overwrite=overwrite,
+        metadata=metadata,
     )
 
 
