@@ -68,21 +68,41 @@ def record_results(args: argparse.Namespace, results: dict) -> None:
     data = json.loads(previous.read_text(encoding="utf-8")).get("data") or {} if previous.is_file() else {}
     for part, values in results.items():
         data[part] = {"command": command_line(), "settings": vars(args), "results": values}
+    verdicts = record_data(data)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"data": data, "verdicts": verdicts}, indent=2), encoding="utf-8")
+
+
+def record_data(data: dict) -> dict[str, float]:
+    """Render every measured part with its command, record the section; return the verdicts' figures.
+
+    ``python -c "import bench_scale_report as r; r.rerender()"`` (in scripts/) renders the stored
+    measurements again after a change to this file.
+    """
     body, verdicts = [], {}
     for part, render in (("cache", cache_table), ("finetune", finetune_table)):
         if part in data:
             table, found = render(data[part]["results"])
             body += [f"`{data[part]['command']}`", "", table, ""]
+            if part == "finetune":
+                settings = data[part]["settings"]
+                body[-1:-1] = [
+                    f"{settings['epochs']} epoch(s) each; LoRA adapters at lr {settings['lora_lr']}, the full "
+                    f"fine-tune's backbone at {settings['full_lr']}; the heads at 0.01."
+                ]
             verdicts.update(found)
     for name, value in verdicts.items():
         verdict = "PASS" if value <= TARGETS[name] else "FAIL"
         body.append(f"- {name} = {value:.3f} (target <= {TARGETS[name]:.3f}: {verdict})")
     text = "\n".join(body)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"data": data, "verdicts": verdicts}, indent=2), encoding="utf-8")
     commands = " && ".join(dict.fromkeys(entry["command"] for entry in data.values()))
     record("bench_scale", TITLE, description() + "\n\n" + text, command=commands, data=data)
+    return verdicts
+
+
+def rerender() -> None:
+    record_data(json.loads((RECORDS / "bench_scale.json").read_text(encoding="utf-8"))["data"])
 
 
 def description() -> str:
