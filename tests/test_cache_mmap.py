@@ -121,7 +121,10 @@ def test_a_cache_written_by_one_process_is_mapped_not_loaded_by_another(backbone
     result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
 
     assert result["hit_rate"] == 1.0
-    assert result["anon_growth"] < 8 * 2**20, f"the reading process copied {result['anon_growth'] / 2**20:.0f} MiB"
+    # A copy would add the whole 64 MiB; imports and the index leave a few MiB of noise.
+    assert result["anon_growth"] < features.nbytes / 4, (
+        f"the reading process copied {result['anon_growth'] / 2**20:.0f} MiB"
+    )
     assert str(path) in result["mapped"]
     expected = [float(features[i * tokens_each : (i + 1) * tokens_each].float().sum()) for i in range(0, count, 97)]
     assert result["sums"] == pytest.approx(expected, rel=1e-5)
