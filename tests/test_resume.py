@@ -1,5 +1,7 @@
-"""A training run killed with SIGKILL mid-epoch resumes from ``--ckpt_path last`` and ends where an
-uninterrupted run with the same seed ends; the checkpoints it left behind are complete and safe to load."""
+"""Resuming as README documents it: ``poolhead fit --config C`` killed with SIGKILL mid-epoch, then
+``poolhead fit --config C --ckpt_path last`` continues the same run folder, keeps its metrics history
+and ends where an uninterrupted run ends, with a dropout head; the checkpoints on disk are whole and
+load without unpickling code."""
 
 from __future__ import annotations
 
@@ -14,13 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from poolhead.cli import main
 from poolhead.module import PoolingModule
 
 # 64 pairs / 16 per batch = 4 steps per epoch; a checkpoint every 3 steps lands mid-epoch.
 STEPS_PER_EPOCH, EPOCHS, CHECKPOINT_EVERY = 4, 3, 3
-PAUSE_AT_STEP = 7  # epoch 1, third batch done; the last checkpoint (step 6) is one step behind
+PAUSE_AT_STEP = 7  # epoch 1, third batch; the last checkpoint (step 6) is one step behind
+RUN = Path("runs") / "tiny-dropout" / "version_0"
 
 PAUSE_CALLBACK = textwrap.dedent(
     '''
@@ -30,15 +34,15 @@ PAUSE_CALLBACK = textwrap.dedent(
     import lightning as L
 
 
-    class PauseAtStep(L.Callback):
-        """Announce the step in a file, then wait there to be killed."""
+    class PauseOnce(L.Callback):
+        """The first time a run reaches `step`, say so in `marker` and wait there to be killed."""
 
         def __init__(self, step: int, marker: str) -> None:
-            self.step, self.marker = step, marker
+            self.step, self.marker = step, Path(marker)
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if trainer.global_step == self.step:
-                Path(self.marker).write_text(str(batch_idx))
+            if trainer.global_step == self.step and not self.marker.exists():
+                self.marker.write_text(str(batch_idx))
                 time.sleep(600)
     '''
 )
@@ -109,8 +113,27 @@ def kill_at_pause(args: list[str], callback_dir: Path, marker: Path) -> None:
         "PYTHONPATH": os.pathsep.join([str(callback_dir), os.environ.get("PYTHONPATH", "")]),
         "OMP_NUM_THREADS": "1",
     }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tiny_dropout.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def metrics_rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / RUN / "metrics.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def kill_at_pause(command: list[str], cwd: Path, callback_dir: Path, marker: Path) -> None:
+    """Run ``command`` in a child process and SIGKILL it once it reports the pause step."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(callback_dir), os.environ.get("PYTHONPATH", "")])}
+    env["OMP_NUM_THREADS"] = "1"
     child = subprocess.Popen(
-        [sys.executable, "-m", "poolhead.cli", *args, pause], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "poolhead.cli", *command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120
@@ -133,19 +156,20 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_
 
     killed = fit_args(tiny_model_dir, data_dir, runs, "killed", data=data)
     marker = tmp_path / "paused"
-    kill_at_pause(killed, tmp_path / "callback", marker)
+    config = write_config(killed, tiny_model_dir, data_dir, marker)
+    kill_at_pause(["fit", "--config", str(config)], killed, callback_dir, marker)
     assert marker.read_text() == str(PAUSE_AT_STEP - STEPS_PER_EPOCH)  # killed inside epoch 1
+    before = metrics_rows(killed)
+    assert any(row["val/spearman"] for row in before)  # epoch 0 was validated before the kill
 
     # Whatever the kill interrupted, every checkpoint on disk is whole and loads without unpickling code.
-    checkpoints = sorted((runs / "checkpoints" / "killed").iterdir())
-    assert [p.name for p in checkpoints if p.suffix == ".ckpt"] and all(p.suffix == ".ckpt" for p in checkpoints)
+    checkpoints = sorted((killed / RUN / "checkpoints").iterdir())
+    assert checkpoints and all(p.suffix == ".ckpt" for p in checkpoints)
     for path in checkpoints:
         torch.load(path, map_location="cpu", weights_only=True)
-    last = torch.load(runs / "checkpoints" / "killed" / "last.ckpt", map_location="cpu", weights_only=True)
+    last = torch.load(killed / RUN / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 6 and last["epoch"] == 1
-    PoolingModule.load_from_checkpoint(
-        runs / "checkpoints" / "killed" / "last.ckpt", map_location="cpu", weights_only=True
-    )
+    PoolingModule.load_from_checkpoint(killed / RUN / "checkpoints" / "last.ckpt", map_location="cpu")
 
     resumed = fit_args(tiny_model_dir, data_dir, runs, "resumed", checkpoints="killed", data=data)
     assert main([*resumed, "--ckpt_path=last"]) == 0
@@ -155,8 +179,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_
     assert got == pytest.approx(expected, abs=0.1)
     # The same batches in the same order: the head ends with the uninterrupted run's weights.
     ends = [
-        torch.load(runs / "checkpoints" / name / "last.ckpt", map_location="cpu", weights_only=True)
-        for name in ("uninterrupted", "killed")
+        torch.load(folder / RUN / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+        for folder in (uninterrupted, killed)
     ]
     assert ends[1]["global_step"] == ends[0]["global_step"] == EPOCHS * STEPS_PER_EPOCH
     torch.testing.assert_close(ends[1]["state_dict"], ends[0]["state_dict"])
+    final = [float(r["val/spearman"]) for r in metrics_rows(uninterrupted) if r["val/spearman"]][-1]
+    assert [float(r["val/spearman"]) for r in after if r["val/spearman"]][-1] == pytest.approx(final, abs=1e-4)
+
+    # Running the resume command again (the run is complete) keeps the history and does not crash.
+    assert main(["fit", "--config", str(config), "--ckpt_path", "last"]) == 0
+    assert metrics_rows(killed)[: len(after)] == after

@@ -7,9 +7,12 @@ import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from poolhead.errors import UserFileNotFoundError, UserValueError
 
 # BERT-family position embeddings stop at 512; many tokenizers report a huge sentinel instead.
 MAX_POSITIONS_FALLBACK = 512
@@ -58,12 +61,12 @@ def resolve_model_path(model_name_or_path: str) -> str:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(
+        raise UserValueError(
             f"{model_name_or_path!r}: Python package {module_name!r} is not installed "
             f"(pip install {module_name.replace('_', '-')})"
         ) from error
     if not hasattr(module, "get_model_path"):
-        raise ValueError(f"{model_name_or_path!r}: package {module_name!r} has no get_model_path()")
+        raise UserValueError(f"{model_name_or_path!r}: package {module_name!r} has no get_model_path()")
     return str(module.get_model_path())
 
 
@@ -80,13 +83,15 @@ def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:
     modules = json.loads(modules_file.read_text(encoding="utf-8"))
     transformer = next((m for m in modules if m.get("type", "").endswith("Transformer")), None)
     if transformer is None:
-        raise ValueError(
+        raise UserValueError(
             f"{modules_file} lists no Transformer module ({[m.get('type') for m in modules]}); "
             f"pass the folder of a sentence-transformers model with a Hugging Face backbone"
         )
     folder = (root / transformer.get("path", "")).resolve()
     if root.resolve() not in (folder, *folder.parents):
-        raise ValueError(f"{modules_file} points outside its folder ({transformer.get('path')!r}); refusing to load it")
+        raise UserValueError(
+            f"{modules_file} points outside its folder ({transformer.get('path')!r}); refusing to load it"
+        )
     max_seq_length = None
     for config_name in ("sentence_bert_config.json", "config_sentence_transformers.json"):
         config_file = folder / config_name
@@ -103,17 +108,20 @@ def resolve_max_length(max_length: int | None, limits: list[int | None]) -> int:
     if max_length is None:
         max_length = min([x for x in limits if x] + [MAX_POSITIONS_FALLBACK])
     if max_length < 1:
-        raise ValueError(f"max_length must be a positive number of tokens, got {max_length}")
+        raise UserValueError(f"max_length must be a positive number of tokens, got {max_length}")
     return int(max_length)
 
 
 def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Backbone:
     """AutoModel + AutoTokenizer; ``max_length`` defaults to the model's own limit (SBERT's if set)."""
+    check_backbone_exists(str(model_name_or_path))
     folder, sbert_max_length = transformer_folder(str(model_name_or_path))
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModel.from_pretrained(folder)
+    with hub_errors_as_one_line(str(model_name_or_path)):
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModel.from_pretrained(folder)
     limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
     max_length = resolve_max_length(max_length, limits)
+    check_position_limit(max_length, model.config, str(model_name_or_path))
     return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))
 
 
@@ -128,3 +136,48 @@ def fingerprint(model: torch.nn.Module) -> str:
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def looks_like_a_path(name: str) -> bool:
+    """A folder path rather than a hub id (``org/name``): absolute, relative with ./ or ~, or deeper."""
+    return Path(name).is_absolute() or name.startswith((".", "~")) or name.count("/") > 1 or "\\" in name
+
+
+def check_backbone_exists(name: str) -> None:
+    if not name.startswith(PACKAGE_PREFIX) and looks_like_a_path(name) and not Path(name).expanduser().exists():
+        raise UserFileNotFoundError(
+            f"backbone folder {name} does not exist (moved or deleted?); point the backbone at the folder that "
+            f"now holds those weights: --model.backbone PATH for poolhead fit / test, --backbone PATH for "
+            f"poolhead export"
+        )
+
+
+@contextmanager
+def hub_errors_as_one_line(name: str) -> Iterator[None]:
+    """transformers' "not a local folder and not on the hub" errors, as one sentence."""
+    try:
+        yield
+    except OSError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserValueError(
+            f"could not load backbone {name!r}: it is not a local model folder and the Hugging Face hub did not "
+            f"provide it ({first_line}); check the name, the network and HF_HUB_OFFLINE, or pass a local folder"
+        ) from error
+
+
+#: model types whose positions start after the padding index (RoBERTa-style), so fewer are usable
+OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "data2vec-text")
+
+
+def check_position_limit(max_length: int, config: Any, name: str) -> None:
+    """Refuse ``max_length`` beyond the backbone's position embeddings (an index error inside the model)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not positions:
+        return
+    if getattr(config, "model_type", None) in OFFSET_POSITION_MODELS:
+        positions -= (getattr(config, "pad_token_id", None) or 0) + 1
+    if max_length > positions:
+        raise UserValueError(
+            f"max_length={max_length} is more than backbone {name!r} can take ({positions} positions); "
+            f"set max_length to {positions} or less (or leave it out to use the model's limit)"
+        )

@@ -13,7 +13,9 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
+from poolhead.errors import report_user_errors
 from poolhead.module import PoolingModule
+from poolhead.resume import resume_in_same_run
 
 #: Lightning's subcommands, with what each does in poolhead
 LIGHTNING_COMMANDS = {
@@ -59,7 +61,30 @@ class PoolheadCLI(LightningCLI):
             {"early_stopping.monitor": "val/spearman", "early_stopping.mode": "max", "early_stopping.patience": 3}
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        typed = args if isinstance(args, list) else sys.argv[1:] if args is None else []
+        #: model options typed on the command line: they win over a --ckpt_path checkpoint's
+        self.typed_model_options = {a.split("=")[0].split(".")[1] for a in typed if a.startswith("--model.")}
+        super().parse_arguments(parser, args)
+
+    def _parse_ckpt_path(self) -> None:
+        # Lightning's version, with two changes: the checkpoint is read by poolhead's safe reader
+        # (one sentence for a corrupt file), and an option typed on the command line (e.g.
+        # --model.backbone NEW for a backbone folder that moved) is not overwritten by the checkpoint's.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return
+        hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        for key in ("_instantiator", *self.typed_model_options):
+            hparams.pop(key, None)
+        if "_class_path" in hparams:
+            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+        if hparams:
+            self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
     def before_fit(self) -> None:
+        resume_in_same_run(self.trainer, self.config_init["fit"].get("ckpt_path"))
         # Early stopping watches a validation metric: a run without validation (no validation
         # split, or limit_val_batches 0) would otherwise die with an error after its first epoch.
         if self.datamodule.split_names["validation"] is None or self.trainer.limit_val_batches == 0:

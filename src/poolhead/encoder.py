@@ -13,6 +13,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from poolhead.backbone import Backbone, load_backbone
+from poolhead.errors import UserTypeError, UserValueError
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 
@@ -89,7 +90,7 @@ class Encoder:
         texts = [texts] if single else list(texts)
         check_texts(texts)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
         if not texts:
             return torch.empty(0, self.pooler.output_dim)
         truncated = 0
@@ -145,4 +146,4 @@ def encode_in_length_order(
 def check_texts(texts: list[Any]) -> None:
     bad = next(((i, t) for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
-        raise TypeError(f"texts[{bad[0]}] is {type(bad[1]).__name__} ({bad[1]!r}), not a string")
+        raise UserTypeError(f"texts[{bad[0]}] is {type(bad[1]).__name__} ({bad[1]!r}), not a string")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from poolhead.errors import UserTypeError, UserValueError
 from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
 
 
@@ -20,7 +21,7 @@ def _split_model_output(hidden_states: Any) -> tuple[Tensor, Sequence[Tensor] | 
         return hidden_states[-1], hidden_states
     if isinstance(hidden_states, Tensor):
         return hidden_states, None
-    raise TypeError(
+    raise UserTypeError(
         f"pool() expects a (batch, tokens, hidden) tensor, a tuple of per-layer tensors or a model "
         f"output; got {type(hidden_states).__name__}"
     )
@@ -40,7 +41,7 @@ def pool(hidden_states: Any, attention_mask: Tensor | None = None, strategy: str
     """
     key = canonical_name(strategy)
     if key not in FIXED_POOLERS:
-        raise ValueError(
+        raise UserValueError(
             f"pool() takes a fixed strategy; {strategy!r} is a learned head: build it with "
             f"poolhead.build_pooler({strategy!r}, hidden_size=...) and train it first"
         )
@@ -55,7 +56,7 @@ def embedding_pooling(output: Any, attention_mask: Tensor | str | None = None, s
     """
     if isinstance(attention_mask, str):
         if strategy is not None:
-            raise TypeError(f"strategy given twice: {attention_mask!r} and {strategy!r}")
+            raise UserTypeError(f"strategy given twice: {attention_mask!r} and {strategy!r}")
         attention_mask, strategy = None, attention_mask
     return pool(output, attention_mask, strategy or "mean")
 
@@ -67,14 +68,14 @@ def _as_vector(x: Any, name: str) -> np.ndarray:
     if array.ndim == 2 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 1:
-        raise ValueError(f"{name} must be one vector, got shape {array.shape}; index a row first, e.g. emb[0]")
+        raise UserValueError(f"{name} must be one vector, got shape {array.shape}; index a row first, e.g. emb[0]")
     return array
 
 
 def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     u, v = _as_vector(a, "a"), _as_vector(b, "b")
     if u.shape != v.shape:
-        raise ValueError(f"vectors differ in size: {u.shape[0]} vs {v.shape[0]}; compare embeddings of one model")
+        raise UserValueError(f"vectors differ in size: {u.shape[0]} vs {v.shape[0]}; compare embeddings of one model")
     return u, v
 
 

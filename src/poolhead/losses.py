@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.distributed.nn.functional import all_gather
 
+from poolhead.errors import UserValueError
+
 try:  # torch 2.13 deprecates torch.distributed.nn.functional.all_gather in favour of this one
     from torch.distributed._functional_collectives import all_gather_single
 except ImportError:  # older torch
@@ -184,7 +186,7 @@ class PairClassificationLoss(PairLoss):
 
     def forward(self, embeddings_a: Tensor, embeddings_b: Tensor, labels: Tensor) -> Tensor:
         if labels.is_floating_point():
-            raise ValueError(
+            raise UserValueError(
                 f"loss {self.name!r} needs integer class labels, got {labels.dtype} values such as "
                 f"{labels.view(-1)[:3].tolist()}; use cosent or cosine_mse for similarity scores"
             )
@@ -208,18 +210,18 @@ def build_loss(name: str, embedding_dim: int | None = None, num_labels: int = 2,
     """
     key = ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
     if key not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {', '.join([*LOSSES, *ALIASES])}")
+        raise UserValueError(f"unknown loss {name!r}; choose one of {', '.join([*LOSSES, *ALIASES])}")
     loss_class = LOSSES[key]
     given_by_name = ("self", "embedding_dim", "num_labels")
     options = [p for p in inspect.signature(loss_class.__init__).parameters if p not in given_by_name]
     unknown = [k for k in kwargs if k not in options]
     if unknown:
-        raise ValueError(
+        raise UserValueError(
             f"loss {key!r} has no option {', '.join(map(repr, unknown))}; its options: {', '.join(options) or 'none'}"
         )
     if loss_class is PairClassificationLoss:
         if embedding_dim is None:
-            raise ValueError(f"loss {key!r} needs embedding_dim (the pooler's output_dim) to size its classifier")
+            raise UserValueError(f"loss {key!r} needs embedding_dim (the pooler's output_dim) to size its classifier")
         return PairClassificationLoss(embedding_dim, num_labels, **kwargs)
     return loss_class(**kwargs)
 
@@ -246,11 +248,11 @@ def check_loss_matches_data(loss: nn.Module, label_kind: str, data: str | None =
             f"holds (anchor, positive) pairs without a score or label; use in_batch_negatives"
         )
     if needs == "label":
-        raise ValueError(
+        raise UserValueError(
             f"loss {name!r} needs integer labels but the data{at} has scores; use cosent or cosine_mse "
             f"(or in_batch_negatives with min_score)"
         )
-    raise ValueError(
+    raise UserValueError(
         f"loss {name!r} needs similarity scores but the data{at} has integer labels; use pair_classification "
         f"or in_batch_negatives (label 1 = positive pair), or name the column 'score' if the labels are 0/1 "
         f"similarities"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import lightning as L
@@ -96,6 +97,7 @@ class PoolingModule(L.LightningModule):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
+        check_training_options(lr=lr, backbone_lr=backbone_lr, weight_decay=weight_decay, warmup_ratio=warmup_ratio)
         self.backbone = load_backbone(backbone, max_length=max_length)
         self.backbone_model = self.backbone.model
         self.pooler = resolve_pooler(pooler, self.backbone.hidden_size, **(pooler_kwargs or {}))
@@ -104,7 +106,7 @@ class PoolingModule(L.LightningModule):
         self.freeze_backbone = freeze_backbone
         self.normalize = normalize
         if forward_chunk_size is not None and forward_chunk_size < 1:
-            raise ValueError(
+            raise UserValueError(
                 f"forward_chunk_size must be a positive number of sentences or None, got {forward_chunk_size}"
             )
         self.forward_chunk_size = forward_chunk_size
@@ -317,7 +319,7 @@ class PoolingModule(L.LightningModule):
             groups += _decay_groups(body, self.hparams.backbone_lr, self.hparams.weight_decay)
         groups = [g for g in groups if g["params"]]
         if not groups:
-            raise ValueError(
+            raise UserValueError(
                 f"nothing to train: pooler '{self.pooler.name}' has no parameters and the backbone is frozen; "
                 f"choose a learnable head (attention, latent_attention, weighted_layer) or set freeze_backbone=false"
             )
@@ -337,6 +339,17 @@ class PoolingModule(L.LightningModule):
 
     # --- checkpoints -----------------------------------------------------------------------
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, weights_only: bool | None = None, **kwargs: Any):
+        """Lightning's loader, reading with weights_only=True whatever is passed (or set in the environment).
+
+        Keyword arguments override the saved hyperparameters, e.g. ``backbone=`` for a backbone folder
+        that moved (its weights fingerprint is still checked).
+        """
+        data = checkpoint_bytes(checkpoint_path)
+        check_poolhead_checkpoint(load_checkpoint_bytes(data, checkpoint_path), checkpoint_path)
+        return super().load_from_checkpoint(io.BytesIO(data), *args, weights_only=True, **kwargs)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if not self.freeze_backbone and self.hparams.lora is None:
             return
@@ -348,12 +361,13 @@ class PoolingModule(L.LightningModule):
         checkpoint["backbone_fingerprint"] = self.backbone_fingerprint or self.backbone.fingerprint()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._step_seed = checkpoint.get(STEP_SEED_KEY)
         expected = checkpoint.get("backbone_fingerprint")
         if expected is None:
             return
         actual = self.backbone_fingerprint or self.backbone.fingerprint()
         if actual != expected:
-            raise ValueError(
+            raise UserValueError(
                 f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "
                 f"{expected[:12]}, but that backbone now loads with fingerprint {actual[:12]}: point "
                 f"--model.backbone at the exact weights used for training"

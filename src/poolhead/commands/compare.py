@@ -7,7 +7,8 @@ best fixed strategy and to mean pooling, the macro-average Δ over the score set
 from __future__ import annotations
 
 import argparse
-import sys
+
+from poolhead.errors import UserError, print_user_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,9 +76,8 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             show_progress_bar=not args.no_progress,
         )
-    except (OSError, ValueError, ImportError) as error:
-        print(f"poolhead compare: error: {error}", file=sys.stderr)
-        return 2
+    except UserError as error:  # anything else is a bug: let its traceback show
+        return print_user_error("compare", error)
     print(to_markdown(comparison))
     paths = list(write_report(comparison, args.output).values())
     if suite:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from poolhead.errors import UserError, print_user_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from poolhead.errors import UserError, print_user_error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         inspection = inspect_text(args.text, args.model, strategies=args.strategy, device=args.device)
-    except (OSError, ValueError, ImportError) as error:
-        print(f"poolhead inspect: error: {error}", file=sys.stderr)
-        return 2
+    except UserError as error:  # anything else is a bug: let its traceback show
+        return print_user_error("inspect", error)
     print(format_inspection(inspection))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -105,7 +105,7 @@ def split_files(folder: Path, split: str) -> list[Path]:
         found += sorted(folder.glob(f"{split}-*{suffix}"))
     suffixes = {f.suffix for f in found}
     if len(suffixes) > 1:
-        raise ValueError(
+        raise UserValueError(
             f"split {split!r} in {folder} comes in several formats ({', '.join(f.name for f in found)}); "
             f"keep one format per split"
         )
@@ -132,7 +132,7 @@ def read_local_split(path: str, split: str, role: str, columns: dict[str, str] |
     else:
         files = split_files(location, split)
         if not files:
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f"split {split!r} not found in {location} (files found: {describe_folder(location)}); "
                 f"add {split}.csv / .jsonl / .parquet there, or set {role}_split to the name of a split that exists"
             )
@@ -142,7 +142,7 @@ def read_local_split(path: str, split: str, role: str, columns: dict[str, str] |
 def read_file(file: Path, split: str) -> RawSplit:
     suffix = file.suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{file}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
+        raise UserValueError(f"{file}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
     if suffix in TEXT_SUFFIXES:
         check_utf8(file)
     builder, options = FORMATS[suffix]
@@ -186,7 +186,7 @@ def csv_as_text(file: Path, sep: str) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise not_utf8_error(file, None, error) from error
     except (ValueError, pandas.errors.ParserError) as error:  # EmptyDataError is a ValueError
-        raise ValueError(f"could not read the header of {file}: {error}") from error
+        raise UserValueError(f"could not read the header of {file}: {error}") from error
     return {"keep_default_na": False, "features": Features({name: Value("string") for name in columns})}
 
 
@@ -203,7 +203,7 @@ def check_utf8(file: Path) -> None:
 
 def not_utf8_error(file: Path | str, line_number: int | None, error: UnicodeDecodeError) -> ValueError:
     where = f" (line {line_number}, byte 0x{error.object[error.start]:02x})" if line_number else ""
-    return ValueError(
+    return UserValueError(
         f"{file} is not UTF-8 text{where}: re-save it as UTF-8 (e.g. in a spreadsheet: 'CSV UTF-8'; "
         f"in Python: read it with its real encoding, such as encoding='latin-1', and write it with encoding='utf-8')"
     )
@@ -218,7 +218,7 @@ def read_error(file: Path | str, error: Exception) -> Exception:
         if cause.__cause__ is None and cause.__context__ is None:
             break
         cause = cause.__cause__ or cause.__context__
-    return ValueError(f"could not read {file}: {type(cause).__name__}: {cause}")
+    return UserValueError(f"could not read {file}: {type(cause).__name__}: {cause}")
 
 
 def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None, revision: str | None = None) -> Any:
@@ -258,7 +258,7 @@ def read_hub_split(
     """
     dataset = load_hub_dataset(path, cache, subset, revision)
     if split not in dataset:
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"split {split!r} not found in hub dataset {path!r} (splits found: {', '.join(dataset)}); "
             f"set {role}_split to one of them"
         )

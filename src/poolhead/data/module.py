@@ -266,7 +266,7 @@ class SentencePairDataModule(L.LightningDataModule):
     def _require_table(self) -> SentenceTable:
         if self.table is None:
             if self.tokenizer_spec is None:
-                raise ValueError(
+                raise UserValueError(
                     "SentencePairDataModule needs a tokenizer: pass tokenizer=<model name or folder> "
                     "(the poolhead command links it to model.backbone)"
                 )
@@ -312,7 +312,7 @@ def _sources(
 def _check_options(empty_sentences: str, **counts: int | None) -> None:
     if empty_sentences not in EMPTY_SENTENCE_POLICIES:
         choices = ", ".join(EMPTY_SENTENCE_POLICIES)
-        raise ValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
+        raise UserValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
     for name, value in counts.items():
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be at least 1 (or None where allowed), got {value}")
+            raise UserValueError(f"{name} must be at least 1 (or None where allowed), got {value}")

@@ -14,6 +14,7 @@ from torch import Tensor
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from poolhead.backbone import resolve_max_length, transformer_folder
+from poolhead.errors import UserTypeError
 
 #: what the backbone's forward takes from a tokenizer; token_type_ids only when the tokenizer makes them
 FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -40,7 +41,7 @@ def load_tokenizer(
         limits += [sbert_max_length, _max_positions(folder)]
     else:
         kind = type(tokenizer).__name__
-        raise TypeError(f"tokenizer must be a model name, a folder or a tokenizer object, got a {kind}")
+        raise UserTypeError(f"tokenizer must be a model name, a folder or a tokenizer object, got a {kind}")
     return loaded, resolve_max_length(max_length, [*limits, loaded.model_max_length])
 
 

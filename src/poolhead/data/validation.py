@@ -14,6 +14,7 @@ from typing import Any
 
 from poolhead.data.columns import EXPECTED_SCHEMA, shape_of
 from poolhead.data.files import RawSplit
+from poolhead.errors import UserValueError
 
 __all__ = ["EXPECTED_SCHEMA", "PairRows", "label_kind_of", "validate_split"]
 EMPTY_SENTENCE_POLICIES = ("error", "skip")
@@ -89,13 +90,13 @@ def _rows_with_text(raw: RawSplit, empty_sentences: str, texts: list[str]) -> li
                 not_text.append((i, column, value))
     if not_text:
         listed = [f"{raw.rows(i)} column {column} ({value!r})" for i, column, value in sorted(not_text)]
-        raise ValueError(
+        raise UserValueError(
             f"{raw.source}: {len(not_text)} sentence(s) are not text: {_listing(listed)} ({raw.rows.note}); "
             f"{', '.join(texts)} must hold strings"
         )
     if empty and empty_sentences == "error":
         listed = [f"{raw.rows(i)} column {column}" for i, column in sorted(empty)]
-        raise ValueError(
+        raise UserValueError(
             f"{raw.source}: {len(empty)} empty or whitespace-only sentence(s): {_listing(listed)} ({raw.rows.note}); "
             f"fill them in, or pass empty_sentences='skip' to drop those pairs"
         )
@@ -108,19 +109,21 @@ def _scores(raw: RawSplit, keep: list[int], values: list[Any], score_scale: floa
     bad = [(keep[j], values[j]) for j, n in enumerate(numbers) if n is None or math.isnan(n)]
     if bad:
         listed = [f"{raw.rows(i)} ({_shown(value)})" for i, value in bad]
-        raise ValueError(
+        raise UserValueError(
             f"{raw.source}: column 'score' must hold numbers; {len(bad)} row(s) do not: {_listing(listed)} "
             f"({raw.rows.note})"
         )
     if score_scale is not None:
         if not score_scale > 0:
-            raise ValueError(f"score_scale must be a positive number (e.g. 5.0 for 0-5 scores), got {score_scale!r}")
+            raise UserValueError(
+                f"score_scale must be a positive number (e.g. 5.0 for 0-5 scores), got {score_scale!r}"
+            )
         numbers = [n / score_scale for n in numbers]
     outside = [(keep[j], values[j]) for j, n in enumerate(numbers) if not 0.0 <= n <= 1.0]
     if outside:
         listed = [f"{raw.rows(i)} ({_shown(value)})" for i, value in outside]
         scaled = f" after dividing by score_scale={score_scale:g}" if score_scale else ""
-        raise ValueError(
+        raise UserValueError(
             f"{raw.source}: column 'score' must lie in [0, 1]{scaled}; {len(outside)} row(s) do not: "
             f"{_listing(listed)} ({raw.rows.note}); {_scale_hint(numbers, score_scale)}"
         )
@@ -143,7 +146,7 @@ def _labels(raw: RawSplit, keep: list[int], values: list[Any]) -> list[int]:
     bad = [(keep[j], values[j]) for j, label in enumerate(labels) if label is None]
     if bad:
         listed = [f"{raw.rows(i)} ({_shown(value)})" for i, value in bad]
-        raise ValueError(
+        raise UserValueError(
             f"{raw.source}: column 'label' must hold integer classes 0, 1, ...; {len(bad)} row(s) do not: "
             f"{_listing(listed)} ({raw.rows.note}); if these are similarity scores, name the column 'score' "
             f"(with score_scale if they are not in [0, 1])"

@@ -116,7 +116,7 @@ def compare(
         show_progress_bar: progress bars while encoding.
     """
     if not models:
-        raise ValueError("compare needs at least one model: pass --model PATH")
+        raise UserValueError("compare needs at least one model: pass --model PATH")
     if not datasets:
         raise ValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
     sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]

@@ -73,7 +73,7 @@ def inspect_text(
         device: where the backbone runs.
     """
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"inspect needs a non-empty text, got {text!r}")
+        raise UserValueError(f"inspect needs a non-empty text, got {text!r}")
     if not isinstance(model, EmbeddingModel):
         model = load_model_for_eval(model or DEFAULT_MODEL, device=device)
     fixed = FixedStrategies(model.backbone, strategies, device=device)

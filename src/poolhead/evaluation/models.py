@@ -74,17 +74,19 @@ def load_model_for_eval(source: str | Path, device: str | torch.device | None = 
     resolved = resolve_model_path(str(source))
     path = Path(resolved)
     if not path.exists() and (resolved.startswith(("/", ".", "~")) or resolved.count("/") > 1):
-        raise FileNotFoundError(f"model {str(source)!r} does not exist; pass a model folder, a .ckpt or a hub id")
+        raise UserFileNotFoundError(f"model {str(source)!r} does not exist; pass a model folder, a .ckpt or a hub id")
     if path.suffix == ".ckpt":
         if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {str(source)!r} does not exist")
+            raise UserFileNotFoundError(f"checkpoint {str(source)!r} does not exist")
         return _from_checkpoint(path, device)
     if path.is_file():
-        raise ValueError(f"{str(source)!r} is a file but not a checkpoint; pass a .ckpt, a model folder or a hub id")
+        raise UserValueError(
+            f"{str(source)!r} is a file but not a checkpoint; pass a .ckpt, a model folder or a hub id"
+        )
     if _is_sentence_transformers(resolved):
         return _from_sentence_transformers(str(source), resolved, device)
     if path.is_dir() and not (path / "config.json").is_file():
-        raise ValueError(
+        raise UserValueError(
             f"{str(source)!r} is neither a sentence-transformers folder (modules.json) nor a Hugging Face "
             f"model folder (config.json); pass an exported model, a checkpoint or a backbone"
         )
@@ -138,7 +140,7 @@ def _from_sentence_transformers(source: str, resolved: str, device: Any) -> Embe
     model.eval()
     transformer = next((module for module in model if hasattr(module, "auto_model")), None)
     if transformer is None:
-        raise ValueError(
+        raise UserValueError(
             f"{source!r} has no Transformer module ({[type(m).__name__ for m in model]}); "
             f"compare needs a Hugging Face backbone to run the fixed strategies on"
         )

@@ -76,12 +76,12 @@ def load_evaluation_set(
         seed: chooses the ``limit`` pairs.
     """
     if limit is not None and limit < 2:
-        raise ValueError(f"limit must be at least 2 pairs, got {limit}")
+        raise UserValueError(f"limit must be at least 2 pairs, got {limit}")
     source = str(source)
     raws = _read_splits(source)
     kinds = {label_kind_of(raw) for split in raws.values() for raw in split}
     if len(kinds) > 1:
-        raise ValueError(f"{source}: the test and validation splits disagree on score vs label columns; use one")
+        raise UserValueError(f"{source}: the test and validation splits disagree on score vs label columns; use one")
     kind = kinds.pop()
     test = _to_pairs(raws[TEST_SPLIT], kind, score_scale).subset(limit, seed)
     validation = _to_pairs(raws["validation"], kind, score_scale).subset(limit, seed) if "validation" in raws else None
@@ -114,7 +114,7 @@ def _to_pairs(raws: list[Any], kind: str, score_scale: float | None) -> Pairs:
         classes = sorted(set(targets.tolist()))
         if not set(classes) <= {0.0, 1.0}:
             sources = ", ".join(raw.source for raw in raws)
-            raise ValueError(
+            raise UserValueError(
                 f"{sources}: labels {[int(c) for c in classes]} are not binary; a cosine threshold separates two "
                 f"classes (0 and 1). For graded similarity, name the column 'score'"
             )

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 
+from poolhead.errors import UserValueError
+
 #: Resample rows processed at once: bounds memory at ~4M float64 entries (32 MB) per array.
 CHUNK_ENTRIES = 4_000_000
 
@@ -70,11 +72,11 @@ class PairResamples:
 
     def __init__(self, num_pairs: int, resamples: int = 1000, seed: int = 0, confidence: float = 0.95) -> None:
         if num_pairs < 2:
-            raise ValueError(f"a bootstrap needs at least 2 pairs, got {num_pairs}")
+            raise UserValueError(f"a bootstrap needs at least 2 pairs, got {num_pairs}")
         if resamples < 1:
-            raise ValueError(f"resamples must be >= 1, got {resamples}; 1000 is the usual choice")
+            raise UserValueError(f"resamples must be >= 1, got {resamples}; 1000 is the usual choice")
         if not 0 < confidence < 1:
-            raise ValueError(f"confidence must be in (0, 1), got {confidence}; e.g. 0.95")
+            raise UserValueError(f"confidence must be in (0, 1), got {confidence}; e.g. 0.95")
         self.num_pairs, self.resamples, self.seed, self.confidence = num_pairs, resamples, seed, confidence
 
     def index_blocks(self) -> Iterator[np.ndarray]:

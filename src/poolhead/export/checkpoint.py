@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from poolhead.errors import UserFileNotFoundError
 from poolhead.export.writer import export_sentence_transformer
 from poolhead.lora import merged_backbone
 

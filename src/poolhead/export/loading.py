@@ -51,23 +51,23 @@ def load_sentence_transformer(path: str | Path, device: str | None = None) -> Se
 def read_modules_json(folder: Path) -> list[dict[str, Any]]:
     """modules.json's entries, checked: each has a name, a type and a path inside ``folder``."""
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder; give the folder an export was written to")
+        raise UserFileNotFoundError(f"{folder} is not a folder; give the folder an export was written to")
     modules_file = folder / "modules.json"
     if not modules_file.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"{folder} has no modules.json, so it is not a sentence-transformers model (or the export is "
             f"incomplete): export it again"
         )
     try:
         entries = json.loads(modules_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
-        raise ValueError(f"{modules_file} is not valid JSON ({error}); export the model again") from error
+        raise UserValueError(f"{modules_file} is not valid JSON ({error}); export the model again") from error
     if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{modules_file} must list the model's modules; found {entries!r}")
+        raise UserValueError(f"{modules_file} must list the model's modules; found {entries!r}")
     for entry in entries:
         missing = [key for key in ("name", "type", "path") if key not in entry]
         if missing:
-            raise ValueError(f"{modules_file}: module entry {entry} lacks {missing}")
+            raise UserValueError(f"{modules_file}: module entry {entry} lacks {missing}")
         check_inside(folder, entry["path"], modules_file)
     return entries
 
@@ -76,7 +76,7 @@ def check_inside(folder: Path, relative: str, source: Path) -> None:
     """Refuse absolute paths and '..': a model folder may not read files outside itself."""
     posix, windows = PurePosixPath(relative), PureWindowsPath(relative)
     if posix.is_absolute() or windows.anchor or ".." in posix.parts or ".." in windows.parts:
-        raise ValueError(
+        raise UserValueError(
             f"{source} points outside its folder (path {relative!r}); refusing to load it: module paths "
             f"must be relative paths inside {folder}"
         )
@@ -87,7 +87,7 @@ def installed_module_class(type_name: str, folder: Path) -> type:
         return PoolheadPooling
     if type_name.startswith("sentence_transformers."):
         return import_from_string(type_name)
-    raise ValueError(
+    raise UserValueError(
         f"{folder}/modules.json names module type {type_name!r}, which is neither sentence-transformers' "
         f"nor poolhead's; poolhead.load runs no code from the folder: use "
         f"SentenceTransformer({str(folder)!r}, trust_remote_code=True) if you trust it"
@@ -125,7 +125,7 @@ def with_pooler(
     modules = list(model)
     transformer = modules[0]
     if not isinstance(transformer, Transformer):
-        raise ValueError(
+        raise UserValueError(
             f"with_pooler needs a model whose first module is a Transformer; got {type(transformer).__name__}"
         )
     rest = modules[1:]
@@ -146,7 +146,7 @@ def with_pooler(
 
 def check_dimension_fits(dimension: int, after: list[Any]) -> None:
     if after and hasattr(after[0], "in_features") and after[0].in_features != dimension:
-        raise ValueError(
+        raise UserValueError(
             f"the new pooler gives {dimension}-dim embeddings but the model's next module "
             f"({type(after[0]).__name__}) takes {after[0].in_features}: choose a pooler with that output size"
         )

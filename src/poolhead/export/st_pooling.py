@@ -14,6 +14,7 @@ from sentence_transformers.base.modules.module import Module
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from torch import Tensor, nn
 
+from poolhead.errors import UserValueError
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.layers import WeightedLayerPooling as PoolheadLayerPooling
@@ -112,7 +113,7 @@ def check_exportable(pooler: Pooler) -> None:
     """Refuse poolers an export could not rebuild: unregistered, no hidden size, or another pooler from its config."""
     registered = {**FIXED_POOLERS, **LEARNED_POOLERS}
     if type(pooler) is not registered.get(pooler.name):
-        raise ValueError(
+        raise UserValueError(
             f"{type(pooler).__name__} (name {pooler.name!r}) is not one of poolhead's registered poolers "
             f"({', '.join(registered)}): an export rebuilds the pooler from its config by name, so "
             f"register the class or export a built-in pooler"

@@ -116,16 +116,16 @@ def save_sentence_transformer(
 def check_out_dir(out_dir: Path, overwrite: bool) -> None:
     """Refuse a non-empty ``out_dir`` unless ``overwrite``, and never delete a folder that is not a model."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir} is a file; give the path of a folder to export into")
+        raise UserNotADirectoryError(f"{out_dir} is a file; give the path of a folder to export into")
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return
     if not overwrite:
-        raise FileExistsError(
+        raise UserFileExistsError(
             f"{out_dir} is not empty; pass overwrite=True (poolhead export --overwrite) to replace it, "
             f"or choose a new folder"
         )
     if not (out_dir / "modules.json").is_file():
-        raise FileExistsError(
+        raise UserFileExistsError(
             f"{out_dir} is not empty and is not a sentence-transformers model (no modules.json); "
             f"refusing to delete it even with overwrite=True: choose a new or empty folder"
         )

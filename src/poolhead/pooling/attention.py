@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import ACCUMULATION_DTYPE, Pooler, has_tokens, zero_padding
+from .errors import UserValueError
 
 
 class AttentionPooling(Pooler):
@@ -32,7 +33,7 @@ class AttentionPooling(Pooler):
     def __init__(self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
+            raise UserValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         self.num_heads = num_heads
         self.dropout = dropout
         self.temperature = temperature

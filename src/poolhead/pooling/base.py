@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .errors import UserValueError
+
 # Accumulate reductions in float32: summing hundreds of bf16 tokens loses ~3 digits.
 ACCUMULATION_DTYPE = torch.float32
 
@@ -43,7 +45,7 @@ class Pooler(nn.Module):
     @property
     def output_dim(self) -> int:
         if self.hidden_size is None:
-            raise ValueError(
+            raise UserValueError(
                 f"{type(self).__name__}.output_dim is unknown because hidden_size was not given; "
                 f"build it with hidden_size=<the backbone's hidden size>"
             )
@@ -69,7 +71,7 @@ class Pooler(nn.Module):
         resolved = [i + num_hidden_states if i < 0 else i for i in self.layers]
         bad = [i for i, r in zip(self.layers, resolved, strict=False) if not 0 <= r < num_hidden_states]
         if bad:
-            raise ValueError(
+            raise UserValueError(
                 f"{type(self).__name__} reads layers {list(self.layers)} but the backbone gives "
                 f"{num_hidden_states} hidden states (embeddings + {num_hidden_states - 1} layers); "
                 f"layer(s) {bad} do not exist: choose layers within that range"

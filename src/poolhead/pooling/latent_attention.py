@@ -41,7 +41,7 @@ class LatentAttentionPooling(Pooler):
     ) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
+            raise UserValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         self.num_heads = num_heads
         self.num_latents = num_latents
         self.dropout = dropout

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import ACCUMULATION_DTYPE, Pooler, zero_padding
+from .errors import UserValueError
 
 
 class WeightedLayerPooling(Pooler):
@@ -34,13 +35,13 @@ class WeightedLayerPooling(Pooler):
     def __init__(self, inner: Pooler, layers: int | Sequence[int] = 4) -> None:
         super().__init__(inner.hidden_size)
         if inner.needs_hidden_states:
-            raise ValueError(
+            raise UserValueError(
                 f"inner pooler '{inner.name}' reads several layers itself; WeightedLayerPooling "
                 f"needs an inner pooler over one layer, e.g. 'mean' or 'attention'"
             )
         self.layers = tuple(range(-layers, 0)) if isinstance(layers, int) else tuple(layers)
         if not self.layers:
-            raise ValueError("WeightedLayerPooling needs at least one layer; got layers=[]")
+            raise UserValueError("WeightedLayerPooling needs at least one layer; got layers=[]")
         self.inner = inner
         self.layer_logits = nn.Parameter(torch.empty(len(self.layers)))
         self.init_weights()

@@ -7,6 +7,7 @@ from typing import Any
 from . import fixed
 from .attention import AttentionPooling
 from .base import Pooler
+from .errors import UserValueError
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
 from .token_interaction import TokenInteractionPooling
@@ -45,7 +46,7 @@ def available_poolers() -> list[str]:
 def canonical_name(name: str) -> str:
     key = ALIASES.get(name, name)
     if key not in FIXED_POOLERS and key not in LEARNED_POOLERS:
-        raise ValueError(f"unknown pooling strategy {name!r}; choose one of {', '.join(available_poolers())}")
+        raise UserValueError(f"unknown pooling strategy {name!r}; choose one of {', '.join(available_poolers())}")
     return key
 
 
@@ -59,7 +60,7 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
     key = canonical_name(name)
     if key in FIXED_POOLERS:
         if kwargs:
-            raise ValueError(f"fixed strategy {key!r} takes no options; got {sorted(kwargs)}")
+            raise UserValueError(f"fixed strategy {key!r} takes no options; got {sorted(kwargs)}")
         return FIXED_POOLERS[key](hidden_size)
     if key == "weighted_layer":
         inner = kwargs.pop("inner", "mean")
@@ -70,7 +71,7 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
             inner = build_pooler(inner, hidden_size=hidden_size, **inner_kwargs)
         return WeightedLayerPooling(inner, **kwargs)
     if hidden_size is None:
-        raise ValueError(f"learned head {key!r} needs hidden_size=<the backbone's hidden size>")
+        raise UserValueError(f"learned head {key!r} needs hidden_size=<the backbone's hidden size>")
     return LEARNED_POOLERS[key](hidden_size, **kwargs)
 
 
@@ -78,7 +79,7 @@ def pooler_from_config(config: dict[str, Any]) -> Pooler:
     """Inverse of ``Pooler.get_config()``: rebuild a pooler (weights not included)."""
     config = dict(config)
     if "name" not in config:
-        raise ValueError(f"pooler config {config} has no 'name'; expected e.g. {{'name': 'mean'}}")
+        raise UserValueError(f"pooler config {config} has no 'name'; expected e.g. {{'name': 'mean'}}")
     return build_pooler(config.pop("name"), **config)
 
 

@@ -1,0 +1,86 @@
+"""Read Lightning checkpoints without ever running code from them.
+
+Every checkpoint poolhead opens (``poolhead export``, ``compare``, ``inspect``, ``fit``/``test``
+``--ckpt_path``, ``PoolingModule.load_from_checkpoint``) is read here, with ``torch.load(...,
+weights_only=True)`` passed explicitly: torch then refuses pickled code even when
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` is set, since that variable only changes calls that leave
+``weights_only`` unset. A file that is not a whole checkpoint gets one sentence saying so.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from poolhead.errors import UserFileNotFoundError, UserValueError
+
+#: torch.save writes a zip archive; anything else is a truncated, zeroed or foreign file.
+ZIP_SIGNATURE = b"PK\x03\x04"
+FROM_FIT = "give a .ckpt written by poolhead fit (runs/<name>/version_<n>/checkpoints/)"
+
+
+def checkpoint_bytes(path: str | Path) -> bytes:
+    """The bytes of a checkpoint file, refused when it is missing, empty or not a zip archive."""
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise UserFileNotFoundError(f"checkpoint {path} {what}; {FROM_FIT}")
+    data = path.read_bytes()
+    if not data:
+        raise UserValueError(
+            f"checkpoint {path} is empty (0 bytes), probably from a run killed while saving it; "
+            f"use another checkpoint of the run (last.ckpt or best-*.ckpt)"
+        )
+    if not data.startswith(ZIP_SIGNATURE):
+        raise UserValueError(
+            f"{path} is not a PyTorch checkpoint (it does not start like one: truncated, zeroed or another "
+            f"kind of file); {FROM_FIT}"
+        )
+    return data
+
+
+def load_checkpoint_bytes(data: bytes, path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """``torch.load`` of checkpoint bytes with weights_only=True, its errors told as one sentence."""
+    try:
+        checkpoint = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never say that.
+        raise UserValueError(
+            f"{path} holds pickled Python objects beyond tensors and plain values, which could run code "
+            f"when loaded; poolhead loads only plain checkpoints: {FROM_FIT}"
+        ) from error
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UserValueError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: truncated or corrupted); {FROM_FIT}"
+        ) from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserValueError(f"{path} is a PyTorch file but not a Lightning checkpoint (no state_dict); {FROM_FIT}")
+    return checkpoint
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
+    """The checkpoint dict at ``path``, loaded with weights_only=True (see the module docstring)."""
+    return load_checkpoint_bytes(checkpoint_bytes(path), path, map_location)
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, reading through :func:`read_checkpoint` whatever ``weights_only`` it is asked."""
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict:
+        return read_checkpoint(path, map_location=map_location or "cpu")
+
+
+def use_safe_checkpoint_io(trainer: Any) -> None:
+    """Make ``trainer`` read ``--ckpt_path`` checkpoints through :class:`SafeCheckpointIO`.
+
+    Only a plain ``TorchCheckpointIO`` is swapped; a custom one the user configured is theirs.
+    """
+    strategy = trainer.strategy
+    if type(strategy.checkpoint_io) is TorchCheckpointIO:
+        strategy.checkpoint_io = SafeCheckpointIO()
