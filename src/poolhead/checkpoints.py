@@ -50,7 +50,7 @@ def load_checkpoint_bytes(data: bytes, path: str | Path, map_location: Any = "cp
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch's own message suggests weights_only=False, i.e. running the file's code: never say that.
+        # torch's own message suggests switching weights_only off, i.e. running the file's code: never say that.
         raise UserValueError(
             f"{path} holds pickled Python objects beyond tensors and plain values, which could run code "
             f"when loaded; poolhead loads only plain checkpoints: {FROM_FIT}"

@@ -368,9 +368,9 @@ class PoolingModule(L.LightningModule):
         actual = self.backbone_fingerprint or self.backbone.fingerprint()
         if actual != expected:
             raise UserValueError(
-                f"checkpoint was trained on backbone {self.hparams.backbone!r} with weights fingerprint "
-                f"{expected[:12]}, but that backbone now loads with fingerprint {actual[:12]}: point "
-                f"--model.backbone at the exact weights used for training"
+                f"the checkpoint's backbone weights have fingerprint {expected[:12]}, but backbone "
+                f"{self.hparams.backbone!r} loads with fingerprint {actual[:12]}: point --model.backbone "
+                f"(--backbone for poolhead export) at the exact weights used for training"
             )
         state = checkpoint["state_dict"]
         for key, value in self.backbone_model.state_dict().items():

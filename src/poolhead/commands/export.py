@@ -12,6 +12,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", help="folder to write the sentence-transformers model to")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model folder at OUT_DIR")
     parser.add_argument(
+        "--backbone",
+        metavar="PATH",
+        help="load the backbone from here, not from the path saved in the checkpoint (a folder that moved); "
+        "its weights must be the ones trained on",
+    )
+    parser.add_argument(
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,

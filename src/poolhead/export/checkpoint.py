@@ -7,9 +7,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from poolhead.errors import UserFileNotFoundError
+from poolhead.checkpoints import read_checkpoint
 from poolhead.export.writer import export_sentence_transformer
 from poolhead.lora import merged_backbone
 
