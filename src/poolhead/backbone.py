@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from poolhead.errors import UserFileNotFoundError, UserValueError
+from poolhead.folder_safety import check_model_folder
 
 # BERT-family position embeddings stop at 512; many tokenizers report a huge sentinel instead.
 MAX_POSITIONS_FALLBACK = 512
@@ -80,6 +81,7 @@ def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:
     modules_file = root / "modules.json"
     if not modules_file.is_file():
         return model_name_or_path, None
+    check_model_folder(root)  # nothing in a sentence-transformers folder may point outside it
     modules = json.loads(modules_file.read_text(encoding="utf-8"))
     transformer = next((m for m in modules if m.get("type", "").endswith("Transformer")), None)
     if transformer is None:

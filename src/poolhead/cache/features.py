@@ -83,6 +83,8 @@ def build_feature_cache(
     # Every process must split the same list: let all of them read the folder before any writes to it.
     barrier()
     share = missing[rank::world_size]
+    # Check before encoding, not after: a cache folder that cannot be written must not cost the pass.
+    writable = not share or folder_is_writable(folder, world_size)
     if share:
         chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
         read.add(write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text))

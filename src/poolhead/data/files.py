@@ -7,6 +7,7 @@ raises into errors that name the file and the fix.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,6 +146,7 @@ def read_file(file: Path, split: str) -> RawSplit:
         raise UserValueError(f"{file}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
     if suffix in TEXT_SUFFIXES:
         check_utf8(file)
+        check_has_rows(file, header=suffix in (".csv", ".tsv"))
     builder, options = FORMATS[suffix]
     options = dict(options)
     if builder == "csv":
@@ -155,6 +157,8 @@ def read_file(file: Path, split: str) -> RawSplit:
         # pyarrow's JSON reader leaves invalid UTF-8 in place; it only fails here, on conversion.
         columns = dataset.to_dict()
     except (DatasetsError, OSError, ValueError) as error:  # datasets wraps the reader's error; unwrap it
+        if suffix in (".jsonl", ".json"):
+            check_json_lines(file)
         raise read_error(file, error) from error
     rows = {".csv": CSV_ROWS, ".tsv": CSV_ROWS, ".parquet": PARQUET_ROWS}.get(suffix, JSON_ROWS)
     return RawSplit(split=split, source=str(file), columns=columns, rows=rows)
@@ -187,7 +191,45 @@ def csv_as_text(file: Path, sep: str) -> dict[str, Any]:
         raise not_utf8_error(file, None, error) from error
     except (ValueError, pandas.errors.ParserError) as error:  # EmptyDataError is a ValueError
         raise UserValueError(f"could not read the header of {file}: {error}") from error
+    if sep == "," and len(columns) == 1 and "\t" in str(columns[0]):
+        raise UserValueError(
+            f"{file} is tab-separated (its header is {columns[0]!r}) but named .csv, which is read as "
+            f"comma-separated; rename it to {file.with_suffix('.tsv').name}"
+        )
     return {"keep_default_na": False, "features": Features({name: Value("string") for name in columns})}
+
+
+def check_has_rows(file: Path, header: bool) -> None:
+    """Refuse a file with no data rows (only a header, or nothing) in one sentence."""
+    needed = 2 if header else 1
+    with open(file, encoding="utf-8") as handle:
+        found = 0
+        for line in handle:
+            found += bool(line.strip())
+            if found == needed:
+                return
+    what = "only a header line" if found else "nothing"
+    raise UserValueError(f"{file} holds {what}, no sentence pairs; add one pair per line below the header")
+
+
+def check_json_lines(file: Path) -> None:
+    """Name the first line of a JSON-lines file that is not one JSON object (``datasets`` does not)."""
+    with open(file, encoding="utf-8") as handle:
+        if handle.read(1) == "[":
+            return  # one JSON array, not JSON lines: datasets' message stands
+        handle.seek(0)
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line.strip())
+            except json.JSONDecodeError as error:
+                raise UserValueError(
+                    f"{file} line {line_number} is not valid JSON ({error.msg} at column {error.colno}); "
+                    f'each line must be one object such as {{"sentence1": ..., "sentence2": ..., "score": ...}}'
+                ) from None
+            if not isinstance(record, dict):
+                raise UserValueError(f"{file} line {line_number} is {type(record).__name__}, not a JSON object")
 
 
 def check_utf8(file: Path) -> None:

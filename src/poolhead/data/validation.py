@@ -118,6 +118,13 @@ def _scores(raw: RawSplit, keep: list[int], values: list[Any], score_scale: floa
             raise UserValueError(
                 f"score_scale must be a positive number (e.g. 5.0 for 0-5 scores), got {score_scale!r}"
             )
+        if score_scale > 1 and numbers and max(numbers) <= 1:
+            # Dividing [0, 1] scores again squeezes them into [0, 1/scale]: silently wrong targets.
+            raise UserValueError(
+                f"{raw.source}: every score already lies in [0, 1] (largest {max(numbers):g}), yet "
+                f"score_scale={score_scale:g} would divide them again; this file is on the 0-1 scale: "
+                f"rescale it like the other splits, or drop score_scale if all splits are 0-1"
+            )
         numbers = [n / score_scale for n in numbers]
     outside = [(keep[j], values[j]) for j, n in enumerate(numbers) if not 0.0 <= n <= 1.0]
     if outside:

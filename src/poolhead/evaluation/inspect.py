@@ -74,6 +74,7 @@ def inspect_text(
     """
     if not isinstance(text, str) or not text.strip():
         raise UserValueError(f"inspect needs a non-empty text, got {text!r}")
+    check_device(device)
     if not isinstance(model, EmbeddingModel):
         model = load_model_for_eval(model or DEFAULT_MODEL, device=device)
     fixed = FixedStrategies(model.backbone, strategies, device=device)

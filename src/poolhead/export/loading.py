@@ -69,6 +69,7 @@ def read_modules_json(folder: Path) -> list[dict[str, Any]]:
         if missing:
             raise UserValueError(f"{modules_file}: module entry {entry} lacks {missing}")
         check_inside(folder, entry["path"], modules_file)
+    check_model_folder(folder)  # symlinks, config paths and code references that leave the folder
     return entries
 
 
@@ -121,6 +122,8 @@ def with_pooler(
     where poolhead is not installed (``model.save`` refers to poolhead's installed class).
     """
     if not isinstance(model, SentenceTransformer):
+        if Path(model).is_dir():
+            check_model_folder(model)
         model = SentenceTransformer(str(model))
     modules = list(model)
     transformer = modules[0]

@@ -135,7 +135,20 @@ def check_inputs(pooler: Pooler, token_embeddings: Tensor, attention_mask: Tenso
             f"attention_mask has shape {tuple(attention_mask.shape)} but token_embeddings have "
             f"(batch, tokens) = {(B, T)}: pass the mask the tokenizer returned with these inputs"
         )
+    if attention_mask.dtype != torch.bool:
+        check_binary_mask(attention_mask)
     return attention_mask.to(device=token_embeddings.device, dtype=torch.bool)
+
+
+def check_binary_mask(attention_mask: Tensor) -> None:
+    """Refuse masks other than 0/1: turning an additive 0/-10000 mask into booleans keeps exactly the padding."""
+    other = attention_mask[(attention_mask != 0) & (attention_mask != 1)]
+    if other.numel():
+        raise UserValueError(
+            f"attention_mask holds values other than 0 and 1 (e.g. {other[0].item():g}): it looks like an additive "
+            f"mask (0 = token, a large negative number = padding); pass the tokenizer's 0/1 mask instead, e.g. "
+            f"(mask == 0).long() for an additive one"
+        )
 
 
 def has_tokens(attention_mask: Tensor) -> Tensor:

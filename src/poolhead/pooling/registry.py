@@ -63,6 +63,7 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
             raise UserValueError(f"fixed strategy {key!r} takes no options; got {sorted(kwargs)}")
         return FIXED_POOLERS[key](hidden_size)
     if key == "weighted_layer":
+        check_pooler_options(WeightedLayerPooling, key, kwargs, extra=("inner_kwargs",))
         inner = kwargs.pop("inner", "mean")
         inner_kwargs = kwargs.pop("inner_kwargs", None) or {}
         if isinstance(inner, dict):
@@ -72,6 +73,7 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
         return WeightedLayerPooling(inner, **kwargs)
     if hidden_size is None:
         raise UserValueError(f"learned head {key!r} needs hidden_size=<the backbone's hidden size>")
+    check_pooler_options(LEARNED_POOLERS[key], key, kwargs)
     return LEARNED_POOLERS[key](hidden_size, **kwargs)
 
 
