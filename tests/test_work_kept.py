@@ -1,0 +1,92 @@
+"""Work a run has done is not thrown away: a cache folder that cannot be written keeps the encoded
+features in memory (or, under DDP, fails before encoding), and label data with the default
+``val/spearman`` monitors checkpoints on a metric it logs instead of dying after the first epoch."""
+
+from __future__ import annotations
+
+import csv
+import errno
+
+import pytest
+import torch
+from test_cache import EncodeCounter
+
+from poolhead.backbone import load_backbone
+from poolhead.cache import LAST, build_feature_cache
+from poolhead.cache.writable import FeatureCacheNotSavedWarning
+from poolhead.cli import main
+from poolhead.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def texts(data_dir) -> list[str]:
+    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:20]
+    return [row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_model_dir):
+    return load_backbone(tiny_model_dir, max_length=32)
+
+
+def build(backbone, texts, cache_dir, **kwargs):
+    with EncodeCounter(backbone.model) as counter:
+        cache = build_feature_cache(backbone, texts, [LAST], cache_dir=cache_dir, show_progress_bar=False, **kwargs)
+    return cache, counter.sentences
+
+
+def features(cache, n):
+    return cache.lookup(torch.arange(n))
+
+
+def test_a_cache_folder_that_cannot_be_made_keeps_features_in_memory(backbone, texts, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    reference, _ = build(backbone, texts, tmp_path / "ok")
+    with pytest.warns(FeatureCacheNotSavedWarning, match="keeps its features in memory"):
+        cache, encoded = build(backbone, texts, tmp_path / "a-file" / "cache")
+    assert encoded == len(set(texts))  # one pass, not thrown away
+    torch.testing.assert_close(features(cache, len(texts))[0], features(reference, len(texts))[0])
+
+
+def test_a_full_disk_after_encoding_keeps_features_in_memory(backbone, texts, tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("poolhead.cache.writable.write_chunk", full)
+    with pytest.warns(FeatureCacheNotSavedWarning, match="No space left on device"):
+        cache, encoded = build(backbone, texts, tmp_path / "full")
+    assert encoded == len(set(texts))
+    assert features(cache, len(texts))[0].abs().sum() > 0
+
+
+def test_under_ddp_an_unwritable_folder_fails_before_encoding(backbone, texts, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(UserError, match="share their features through it"):
+        build(backbone, texts, tmp_path / "a-file" / "cache", rank=0, world_size=2)
+    with EncodeCounter(backbone.model) as counter, pytest.raises(UserError):
+        build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "a-file" / "c", world_size=2)
+    assert counter.sentences == 0
+
+
+def test_label_data_with_the_default_monitors_checkpoints_on_accuracy(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
+    monkeypatch.setattr("sys.argv", ["poolhead"])
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for split, count in (("train", 32), ("validation", 16)):
+        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["sentence1", "sentence2", "label"])
+            writer.writerows((f"a cat {i}", f"a {'cat' if i % 2 else 'dog'} {i}", i % 2) for i in range(count))
+    runs = tmp_path / "runs"
+    args = ["fit", f"--model.backbone={tiny_model_dir}", "--model.loss=pair_classification",
+            "--model.pooler_kwargs={num_heads: 2}", f"--data.path={folder}", "--data.batch_size=16",
+            "--trainer.accelerator=cpu", "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
+            f"--trainer.logger.init_args.save_dir={runs}", "--trainer.logger.init_args.name=labels"]  # fmt: skip
+    with pytest.warns(UserWarning, match="monitoring val/accuracy instead"):
+        assert main(args) == 0
+    checkpoints = sorted(p.name for p in (runs / "labels" / "version_0" / "checkpoints").iterdir())
+    assert checkpoints == ["best-epoch0-step2.ckpt", "last.ckpt"]
