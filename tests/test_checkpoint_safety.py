@@ -108,7 +108,6 @@ def test_every_load_call_in_src_goes_through_the_safe_reader():
     assert found == {
         "checkpoints.py:torch.load(",  # the one reader: weights_only=True, passed explicitly
         "module.py:load_from_checkpoint(",  # PoolingModule's override, reading through checkpoints.py
-        "export/checkpoint.py:load_from_checkpoint(",  # calls that override
         "evaluation/models.py:load_from_checkpoint(",  # calls that override
     }
     source = (SRC / "checkpoints.py").read_text(encoding="utf-8")

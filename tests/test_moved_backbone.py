@@ -52,7 +52,8 @@ def test_test_takes_model_backbone_with_ckpt_path(moved, data_dir, tiny_model_di
     config = tmp_path / "run.yaml"  # the run's config, as README's `poolhead test --config ... --ckpt_path ...`
     config.write_text(f"model:\n  backbone: {old}\ndata:\n  path: {data_dir / 'stsb'}\n", encoding="utf-8")
     args = ["test", f"--config={config}", f"--ckpt_path={checkpoint}", "--data.limit_eval_pairs=16",
-            "--trainer.accelerator=cpu", "--trainer.logger=false", "--trainer.enable_progress_bar=false"]  # fmt: skip
+            "--trainer.accelerator=cpu", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+            f"--trainer.default_root_dir={tmp_path}"]  # fmt: skip
     assert main(args) == 2
     line = only_line(capsys)
     assert f"backbone folder {old} does not exist" in line and "--model.backbone PATH" in line

@@ -156,15 +156,20 @@ def _config_file(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a ``poolhead`` command; a user error prints one line and returns 2 (see poolhead.errors)."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in EXTRA_COMMANDS:
-        return run_extra(args[0], args[1:])
+        return report_user_errors(args[0], lambda: run_extra(args[0], args[1:]))
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2
-    # None when the arguments are sys.argv's: LightningCLI warns when it is given both.
-    run_lightning(argv)
-    return 0
+
+    def run() -> int:
+        # None when the arguments are sys.argv's: LightningCLI warns when it is given both.
+        run_lightning(argv)
+        return 0
+
+    return report_user_errors(args[0], run)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
+from poolhead.checkpoints import checkpoint_bytes, load_checkpoint_bytes, use_safe_checkpoint_io
 from poolhead.chunks import length_chunks
 from poolhead.lora import add_adapters, is_adapter_key
 from poolhead.losses import build_loss, check_loss_matches_data
@@ -27,6 +28,13 @@ from poolhead.objectives import (
 )
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
+from poolhead.resume import STEP_SEED_KEY, step_random_state, step_seed
+from poolhead.training_checks import (
+    check_poolhead_checkpoint,
+    check_training_options,
+    check_training_pairs,
+    follow_data_kind,
+)
 
 BACKBONE_PREFIX = "backbone_model."
 

@@ -120,6 +120,8 @@ def compare(
     if not datasets:
         raise ValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
     sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]
+    for eval_set in sets:
+        check_evaluation_set(eval_set.name, eval_set.kind, eval_set.test.targets)
     _make_unique(sets)
     loaded = [m if isinstance(m, EmbeddingModel) else load_model_for_eval(m, device=device) for m in models]
     _make_unique(loaded)

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from poolhead.backbone import Backbone
 from poolhead.encoder import Encoder, check_texts, encode_in_length_order
+from poolhead.errors import UserValueError
 from poolhead.evaluation.models import display_name
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import FIXED_POOLERS, build_pooler, canonical_name
@@ -23,7 +24,7 @@ def fixed_strategy_names(strategies: Sequence[str] | None = None) -> list[str]:
     for strategy in strategies:
         name = canonical_name(strategy)
         if name not in FIXED_POOLERS:
-            raise ValueError(
+            raise UserValueError(
                 f"{strategy!r} is a learned head, not a fixed strategy; train it and pass the model with "
                 f"--model, or choose fixed strategies among {', '.join(FIXED_POOLERS)}"
             )
@@ -79,6 +80,6 @@ class FixedStrategies:
         texts = list(texts)
         check_texts(texts)
         if not texts:
-            raise ValueError("no texts to encode; the evaluation data has no pairs")
+            raise UserValueError("no texts to encode; the evaluation data has no pairs")
         description = f"encode {display_name(self.encoder.backbone.name_or_path)} ({len(self.poolers)} strategies)"
         return encode_in_length_order(texts, self.pool, batch_size, description, show_progress_bar)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from poolhead.errors import UserValueError
+from poolhead.evaluation.checks import check_device
 from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.models import EmbeddingModel, load_model_for_eval
 from poolhead.functional import cosine_similarity

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from poolhead.backbone import Backbone, load_backbone, resolve_max_length, resolve_model_path
 from poolhead.encoder import Encoder
+from poolhead.errors import UserFileNotFoundError, UserValueError
 from poolhead.pooling.base import Pooler
 
 #: ``encode(texts, batch_size, show_progress_bar) -> (N, D)`` float32 CPU tensor.

@@ -17,6 +17,7 @@ import numpy as np
 
 from poolhead.data.files import is_local, load_hub_dataset, read_hub_split, read_local_split, split_files
 from poolhead.data.validation import label_kind_of, seeded_subset, validate_split
+from poolhead.errors import UserValueError
 
 TEST_SPLIT = "test"
 #: Names a validation split goes by, in order of preference.

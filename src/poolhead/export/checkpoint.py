@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,10 @@ def export_checkpoint(
         normalize: force (True/False) a final Normalize; None follows the module's ``normalize``.
         base_model: the backbone's hub id for the model card, when training used a local copy.
     """
-    checkpoint_path = Path(checkpoint_path)
-    if not checkpoint_path.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint_path} not found; give the .ckpt file written by poolhead fit")
-    # Read once: the model and the model card's scores come from the same dict.
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise ValueError(f"{checkpoint_path} is not a checkpoint poolhead can read ({error}); give the .ckpt file "
-                         f"written by poolhead fit") from error  # fmt: skip
-    module = module_from_checkpoint(checkpoint).eval()
+    # Read once, safely: the model and the model card's scores come from the same dict.
+    checkpoint = read_checkpoint(checkpoint_path)
+    check_poolhead_checkpoint(checkpoint, checkpoint_path)
+    module = module_from_checkpoint(checkpoint, **({"backbone": backbone} if backbone else {})).eval()
     if normalize is None:
         normalize = bool(getattr(module, "normalize", False))
     metadata = checkpoint_metadata(dict(module.hparams), checkpoint)
@@ -57,12 +50,16 @@ def export_checkpoint(
     )
 
 
-def module_from_checkpoint(checkpoint: dict[str, Any]) -> Any:
-    """The ``PoolingModule`` a checkpoint dict holds, rebuilt as ``load_from_checkpoint`` rebuilds it."""
+def module_from_checkpoint(checkpoint: dict[str, Any], **overrides: Any) -> Any:
+    """The ``PoolingModule`` a checkpoint dict holds, rebuilt as ``load_from_checkpoint`` rebuilds it.
+
+    ``overrides`` replace saved hyperparameters (e.g. ``backbone=`` for a folder that moved).
+    """
     from poolhead.module import PoolingModule  # Lightning is only needed here
 
     accepted = inspect.signature(PoolingModule.__init__).parameters
     hparams = {key: value for key, value in checkpoint.get("hyper_parameters", {}).items() if key in accepted}
+    hparams.update(overrides)
     module = PoolingModule(**hparams)
     module.on_load_checkpoint(checkpoint)
     module.load_state_dict(checkpoint["state_dict"])

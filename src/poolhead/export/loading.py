@@ -12,9 +12,11 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from sentence_transformers.util import import_from_string
 
+from poolhead.errors import UserFileNotFoundError, UserValueError
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.export.writer import CODE_TYPE
+from poolhead.folder_safety import check_model_folder
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 

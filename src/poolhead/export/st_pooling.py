@@ -119,15 +119,15 @@ def check_exportable(pooler: Pooler) -> None:
             f"register the class or export a built-in pooler"
         )
     if pooler.hidden_size is None:
-        raise ValueError(f"pooler '{pooler.name}' has no hidden_size; build it with hidden_size=<the backbone's>")
+        raise UserValueError(f"pooler '{pooler.name}' has no hidden_size; build it with hidden_size=<the backbone's>")
     config = pooler.get_config()
     try:
         rebuilt = pooler_from_config(config)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"pooler '{pooler.name}' cannot be rebuilt from its config {config} ({error})") from error
+        raise UserValueError(f"pooler '{pooler.name}' cannot be rebuilt from its config {config} ({error})") from error
     lost = [key for key, value in config.items() if rebuilt.get_config().get(key) != value]
     if lost or rebuilt.state_dict().keys() != pooler.state_dict().keys():
-        raise ValueError(
+        raise UserValueError(
             f"pooler '{pooler.name}' does not round-trip through get_config(): rebuilt from its config it "
             f"differs in {sorted(lost) or 'its weights'}; give its constructor every key in config_keys"
         )

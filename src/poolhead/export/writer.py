@@ -13,6 +13,7 @@ from sentence_transformers.base.modules import Normalize, Transformer
 
 import poolhead.pooling
 from poolhead.backbone import Backbone, load_backbone
+from poolhead.errors import UserFileExistsError, UserNotADirectoryError
 from poolhead.export import st_module
 from poolhead.export.model_card import render_model_card
 from poolhead.export.st_module import PoolheadPooling

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Pooler, check_inputs, has_tokens, zero_padding
+from .errors import UserValueError
 
 
 class LatentAttentionPooling(Pooler):

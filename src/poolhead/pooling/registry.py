@@ -7,7 +7,7 @@ from typing import Any
 from . import fixed
 from .attention import AttentionPooling
 from .base import Pooler
-from .errors import UserValueError
+from .errors import UserTypeError, UserValueError
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
 from .token_interaction import TokenInteractionPooling
@@ -92,7 +92,7 @@ def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int, **op
     hidden size is refused before any forward pass. ``options`` go with a pooler given by name."""
     if options:
         if not isinstance(pooler, str):
-            raise ValueError(
+            raise UserValueError(
                 f"options {sorted(options)} go with a pooler given by name; put them in its config instead"
             )
         pooler = {"name": pooler, **options}
@@ -103,7 +103,7 @@ def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int, **op
             rebuilt.load_state_dict(pooler.state_dict())
             return rebuilt.train(pooler.training)
         if pooler.hidden_size not in (None, hidden_size):
-            raise ValueError(
+            raise UserValueError(
                 f"pooler '{pooler.name}' was built for hidden size {pooler.hidden_size} but the backbone's "
                 f"hidden size is {hidden_size}: build it with hidden_size={hidden_size}"
             )
@@ -111,11 +111,11 @@ def resolve_pooler(pooler: str | dict[str, Any] | Pooler, hidden_size: int, **op
     if isinstance(pooler, str):
         pooler = {"name": pooler}
     if not isinstance(pooler, dict):
-        raise TypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
+        raise UserTypeError(f"pooler must be a strategy name, a config dict or a Pooler, got {type(pooler).__name__}")
     built = pooler_from_config({**pooler, "hidden_size": pooler.get("hidden_size") or hidden_size})
     # A config dict may carry its own hidden_size (e.g. copied from another backbone's run).
     if built.hidden_size != hidden_size:
-        raise ValueError(
+        raise UserValueError(
             f"pooler {pooler!r} is set to hidden_size={built.hidden_size} but the backbone's hidden size is "
             f"{hidden_size}: set hidden_size: {hidden_size} (or leave it out)"
         )
