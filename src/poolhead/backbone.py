@@ -163,7 +163,7 @@ def hub_errors_as_one_line(name: str) -> Iterator[None]:
         yield
     except OSError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserValueError(
+        raise UserFileNotFoundError(
             f"could not load backbone {name!r}: it is not a local model folder and the Hugging Face hub did not "
             f"provide it ({first_line}); check the name, the network and HF_HUB_OFFLINE, or pass a local folder"
         ) from error

@@ -202,7 +202,7 @@ def csv_as_text(file: Path, sep: str) -> dict[str, Any]:
 def check_has_rows(file: Path, header: bool) -> None:
     """Refuse a file with no data rows (only a header, or nothing) in one sentence."""
     needed = 2 if header else 1
-    with open(file, encoding="utf-8") as handle:
+    with open(file, "rb") as handle:  # bytes: the encoding is checked (and reported) elsewhere
         found = 0
         for line in handle:
             found += bool(line.strip())
@@ -214,6 +214,13 @@ def check_has_rows(file: Path, header: bool) -> None:
 
 def check_json_lines(file: Path) -> None:
     """Name the first line of a JSON-lines file that is not one JSON object (``datasets`` does not)."""
+    try:
+        find_bad_json_line(file)
+    except UnicodeDecodeError:
+        return  # not UTF-8: read_error says so
+
+
+def find_bad_json_line(file: Path) -> None:
     with open(file, encoding="utf-8") as handle:
         if handle.read(1) == "[":
             return  # one JSON array, not JSON lines: datasets' message stands
