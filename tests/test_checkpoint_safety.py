@@ -15,6 +15,7 @@ from poolhead.data import SentencePairDataModule
 from poolhead.module import PoolingModule
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "poolhead"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class WritesMarker:
@@ -29,7 +30,6 @@ class WritesMarker:
 
 @pytest.fixture(scope="module")
 def good_checkpoint(tiny_model_dir, tmp_path_factory) -> Path:
-    torch.set_num_threads(1)
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
