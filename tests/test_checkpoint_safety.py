@@ -60,13 +60,24 @@ def cli_load_paths(path: Path, tiny_model_dir: str, data_dir: Path, out: Path) -
         "export": ["export", str(path), str(out / "export")],
         "compare": ["compare", "--model", str(path), "--data", str(data_dir / "stsb"), "--output", str(out / "c")],
         "inspect": ["inspect", "a text", "--model", str(path), "--output", str(out / "i")],
+        "predict": [
+            "predict",
+            "--model",
+            str(path),
+            "--input",
+            str(data_dir / "stsb" / "test.csv"),
+            "--column",
+            "sentence1",
+            "--output",
+            str(out / "p"),
+        ],  # fmt: skip
         "test": ["test", backbone, f"--ckpt_path={path}", *data_args(data_dir)],
         "validate": ["validate", backbone, f"--ckpt_path={path}", *data_args(data_dir)],
         "fit": ["fit", backbone, f"--ckpt_path={path}", "--trainer.max_epochs=1", *data_args(data_dir)],
     }
 
 
-@pytest.mark.parametrize("command", ["export", "compare", "inspect", "test", "validate", "fit"])
+@pytest.mark.parametrize("command", ["export", "compare", "inspect", "predict", "test", "validate", "fit"])
 def test_no_command_runs_code_from_a_checkpoint(command, crafted, tiny_model_dir, data_dir, tmp_path, capsys):
     path, marker = crafted
     assert main(cli_load_paths(path, tiny_model_dir, data_dir, tmp_path)[command]) == 2

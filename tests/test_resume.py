@@ -58,60 +58,44 @@ def one_thread(tmp_path, monkeypatch):
     torch.set_num_threads(threads)
 
 
-def data_args(data_dir: Path, data: str) -> list[str]:
+def data_config(data_dir: Path, data: str) -> tuple[dict, dict]:
     """One data set (STS-B), or a mixture of STS-B scores and MSRP paraphrases (2 + 2 batches an epoch)."""
     if data == "stsb":
-        return [f"--data.path={data_dir / 'stsb'}", f"--data.limit_train_pairs={STEPS_PER_EPOCH * 16}"]
-    datasets = (
-        f"[{{name: stsb, path: {data_dir / 'stsb'}, loss: cosent}}, "
-        f"{{name: msrp, path: {data_dir / 'msrp'}, loss: in_batch_negatives, positives_only: true}}]"
-    )
-    monitor = [f"--{callback}.monitor=val/combined" for callback in ("checkpoint", "early_stopping")]
-    return [f"--data.datasets={datasets}", f"--data.limit_train_pairs={STEPS_PER_EPOCH * 8}", *monitor]
-
-
-def fit_args(
-    tiny_model_dir: str, data_dir: Path, runs: Path, name: str, checkpoints: str | None = None, data: str = "stsb"
-) -> list[str]:
-    """``poolhead fit`` logging under ``runs/name``, checkpointing to ``runs/checkpoints/<checkpoints or name>``."""
-    return [
-        "fit",
-        f"--model.backbone={tiny_model_dir}",
-        "--model.pooler_kwargs={num_heads: 2}",
-        "--model.lr=0.05",  # large steps: training on other batches shows in the final metric
-        *data_args(data_dir, data),
-        "--data.limit_eval_pairs=32",
-        "--data.batch_size=16",
-        "--seed_everything=7",
-        "--trainer.accelerator=cpu",
-        f"--trainer.max_epochs={EPOCHS}",
-        "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false",
-        f"--trainer.default_root_dir={runs}",
-        f"--trainer.logger.init_args.save_dir={runs}",
-        f"--trainer.logger.init_args.name={name}",
-        f"--checkpoint.dirpath={runs / 'checkpoints' / (checkpoints or name)}",
-        f"--checkpoint.every_n_train_steps={CHECKPOINT_EVERY}",
+        return {"path": str(data_dir / "stsb"), "limit_train_pairs": STEPS_PER_EPOCH * 16}, {}
+    datasets = [
+        {"name": "stsb", "path": str(data_dir / "stsb"), "loss": "cosent"},
+        {"name": "msrp", "path": str(data_dir / "msrp"), "loss": "in_batch_negatives", "positives_only": True},
     ]
+    return {"datasets": datasets, "limit_train_pairs": STEPS_PER_EPOCH * 8}, {"monitor": "val/combined"}
 
 
-def final_spearman(runs: Path, name: str, metric: str = "val/spearman") -> float:
-    (run,) = (runs / name).iterdir()
-    with open(run / "metrics.csv", newline="", encoding="utf-8") as handle:
-        values = [float(row[metric]) for row in csv.DictReader(handle) if row.get(metric)]
-    return values[-1]
-
-
-def kill_at_pause(args: list[str], callback_dir: Path, marker: Path) -> None:
-    """Run ``poolhead fit`` in a child process and SIGKILL it once it reports the pause step."""
-    callback_dir.mkdir()
-    (callback_dir / "pause_callback.py").write_text(PAUSE_CALLBACK, encoding="utf-8")
-    init_args = f"{{step: {PAUSE_AT_STEP}, marker: {marker}}}"
-    pause = f"--trainer.callbacks+={{class_path: pause_callback.PauseAtStep, init_args: {init_args}}}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(callback_dir), os.environ.get("PYTHONPATH", "")]),
-        "OMP_NUM_THREADS": "1",
+def write_config(folder: Path, tiny_model_dir: str, data_dir: Path, marker: Path, data: str = "stsb") -> Path:
+    """A config as a user writes one: a dropout head, its CSV logger under runs/, checkpoints every 3 steps."""
+    config = {
+        "seed_everything": 7,
+        "model": {
+            "backbone": tiny_model_dir,
+            "pooler": "attention",
+            "pooler_kwargs": {"num_heads": 2, "dropout": 0.5},
+            "lr": 0.05,  # large steps: a different batch or dropout draw shows in the final weights
+        },
+        "data": {**data_config(data_dir, data)[0], "limit_eval_pairs": 32, "batch_size": 16},
+        "trainer": {
+            "accelerator": "cpu",
+            "max_epochs": EPOCHS,
+            "log_every_n_steps": 1,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": "runs", "name": "tiny-dropout"},
+            },
+            "callbacks": [
+                {"class_path": "pause_callback.PauseOnce", "init_args": {"step": PAUSE_AT_STEP, "marker": str(marker)}}
+            ],
+        },
+        "checkpoint": {"every_n_train_steps": CHECKPOINT_EVERY, **data_config(data_dir, data)[1]},
+        "early_stopping": data_config(data_dir, data)[1],
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tiny_dropout.yaml"
@@ -150,17 +134,29 @@ def kill_at_pause(command: list[str], cwd: Path, callback_dir: Path, marker: Pat
 
 
 @pytest.mark.parametrize("data", ["stsb", "mixture"])
-def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_dir, tmp_path, data):
-    runs = tmp_path / "runs"
-    assert main([*fit_args(tiny_model_dir, data_dir, runs, "uninterrupted", data=data)]) == 0
+def test_a_killed_run_resumes_with_ckpt_path_last_as_readme_shows(
+    tiny_model_dir, data_dir, tmp_path, monkeypatch, data
+):
+    metric = "val/spearman" if data == "stsb" else "val/combined"
+    callback_dir = tmp_path / "callback"
+    callback_dir.mkdir()
+    (callback_dir / "pause_callback.py").write_text(PAUSE_CALLBACK, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(callback_dir))
 
-    killed = fit_args(tiny_model_dir, data_dir, runs, "killed", data=data)
+    # The reference: the same config run without interruption (its pause marker exists: no pause).
+    uninterrupted = tmp_path / "uninterrupted"
+    (tmp_path / "no-pause").write_text("")
+    config = write_config(uninterrupted, tiny_model_dir, data_dir, tmp_path / "no-pause", data)
+    monkeypatch.chdir(uninterrupted)
+    assert main(["fit", "--config", str(config)]) == 0
+
+    killed = tmp_path / "killed"
     marker = tmp_path / "paused"
-    config = write_config(killed, tiny_model_dir, data_dir, marker)
+    config = write_config(killed, tiny_model_dir, data_dir, marker, data)
     kill_at_pause(["fit", "--config", str(config)], killed, callback_dir, marker)
     assert marker.read_text() == str(PAUSE_AT_STEP - STEPS_PER_EPOCH)  # killed inside epoch 1
     before = metrics_rows(killed)
-    assert any(row["val/spearman"] for row in before)  # epoch 0 was validated before the kill
+    assert any(row[metric] for row in before)  # epoch 0 was validated before the kill
 
     # Whatever the kill interrupted, every checkpoint on disk is whole and loads without unpickling code.
     checkpoints = sorted((killed / RUN / "checkpoints").iterdir())
@@ -171,21 +167,23 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(tiny_model_dir, data_
     assert last["global_step"] == 6 and last["epoch"] == 1
     PoolingModule.load_from_checkpoint(killed / RUN / "checkpoints" / "last.ckpt", map_location="cpu")
 
-    resumed = fit_args(tiny_model_dir, data_dir, runs, "resumed", checkpoints="killed", data=data)
-    assert main([*resumed, "--ckpt_path=last"]) == 0
+    monkeypatch.chdir(killed)
+    assert main(["fit", "--config", str(config), "--ckpt_path", "last"]) == 0
 
-    metric = "val/spearman" if data == "stsb" else "val/combined"
-    expected, got = final_spearman(runs, "uninterrupted", metric), final_spearman(runs, "resumed", metric)
-    assert got == pytest.approx(expected, abs=0.1)
-    # The same batches in the same order: the head ends with the uninterrupted run's weights.
+    # The same run folder, not version_1; every row written before the kill is still there.
+    assert [p.name for p in (killed / "runs" / "tiny-dropout").iterdir()] == ["version_0"]
+    after = metrics_rows(killed)
+    assert after[: len(before)] == before
+    assert len(after) > len(before)
+    # The same batches and the same dropout draws: the head ends with the uninterrupted run's weights.
     ends = [
         torch.load(folder / RUN / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
         for folder in (uninterrupted, killed)
     ]
     assert ends[1]["global_step"] == ends[0]["global_step"] == EPOCHS * STEPS_PER_EPOCH
     torch.testing.assert_close(ends[1]["state_dict"], ends[0]["state_dict"])
-    final = [float(r["val/spearman"]) for r in metrics_rows(uninterrupted) if r["val/spearman"]][-1]
-    assert [float(r["val/spearman"]) for r in after if r["val/spearman"]][-1] == pytest.approx(final, abs=1e-4)
+    final = [float(r[metric]) for r in metrics_rows(uninterrupted) if r[metric]][-1]
+    assert [float(r[metric]) for r in after if r[metric]][-1] == pytest.approx(final, abs=1e-4)
 
     # Running the resume command again (the run is complete) keeps the history and does not crash.
     assert main(["fit", "--config", str(config), "--ckpt_path", "last"]) == 0

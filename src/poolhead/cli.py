@@ -6,11 +6,13 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from poolhead.checkpoints import read_checkpoint
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors

@@ -236,14 +236,14 @@ def check_loss_matches_data(loss: nn.Module, label_kind: str, data: str | None =
         data: where the data comes from, for the message.
     """
     if label_kind not in ("score", "label", "positive"):
-        raise ValueError(f"label_kind must be 'score', 'label' or 'positive', got {label_kind!r}")
+        raise UserValueError(f"label_kind must be 'score', 'label' or 'positive', got {label_kind!r}")
     needs = getattr(loss, "label_kind", "any")
     if needs in ("any", label_kind):
         return
     name = getattr(loss, "name", "") or type(loss).__name__
     at = f" at {data}" if data else ""
     if label_kind == "positive":
-        raise ValueError(
+        raise UserValueError(
             f"loss {name!r} needs {'integer labels' if needs == 'label' else 'similarity scores'} but the data{at} "
             f"holds (anchor, positive) pairs without a score or label; use in_batch_negatives"
         )

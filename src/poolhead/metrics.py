@@ -8,6 +8,8 @@ from torchmetrics import Metric
 from torchmetrics.functional import pearson_corrcoef, spearman_corrcoef
 from torchmetrics.functional.classification import binary_f1_score, multiclass_accuracy, multiclass_f1_score
 
+from poolhead.errors import UserValueError
+
 
 class PairMetrics(Metric):
     """Spearman/Pearson (scores), accuracy/F1 (labels) or accuracy (tuples: the positive beats every hard
@@ -30,7 +32,7 @@ class PairMetrics(Metric):
     def __init__(self, kind: str, num_labels: int = 2) -> None:
         super().__init__()
         if kind not in ("score", "label", "positive"):
-            raise ValueError(f"kind must be 'score', 'label' or 'positive', got {kind!r}")
+            raise UserValueError(f"kind must be 'score', 'label' or 'positive', got {kind!r}")
         self.kind = kind
         self.num_labels = num_labels
         self.add_state("pair_ids", default=[], dist_reduce_fx="cat")

@@ -148,6 +148,10 @@ class PoolingModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self._trainer is not None:
+            use_safe_checkpoint_io(self.trainer)  # before Lightning reads a --ckpt_path checkpoint
+        if stage == "fit":
+            check_training_pairs(datamodule)
         sources = getattr(datamodule, "sources", None)
         if sources and all(source.kind for source in sources):
             self.objectives = plan_objectives(self, sources, self.hparams.num_labels)
@@ -156,6 +160,8 @@ class PoolingModule(L.LightningModule):
             check_loss_matches_data(self.loss, kind, getattr(datamodule, "path", None))
             self.objectives = [Objective(None, kind, self.loss, num_labels=self.hparams.num_labels)]
         self.kind = self.objectives[0].kind
+        if stage == "fit" and self._trainer is not None:
+            follow_data_kind(self.trainer, self.objectives)
         sentences = getattr(datamodule, "sentences", None)
         if self.hparams.cache and self.freeze_backbone and sentences:
             self.attach_feature_cache(sentences)
@@ -247,8 +253,9 @@ class PoolingModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         _, objective = self._objective(batch)
-        a, b, *negatives = self.embed_pairs(batch)
-        loss = objective.compute_loss(a, b, batch["labels"], negatives)
+        with step_random_state(self):  # dropout draws depend on the step only: resumed runs draw alike
+            a, b, *negatives = self.embed_pairs(batch)
+            loss = objective.compute_loss(a, b, batch["labels"], negatives)
         self.log("train/loss", loss, prog_bar=True, batch_size=a.shape[0])
         if objective.name:
             self.log(objective.logged("train", "loss"), loss, batch_size=a.shape[0])

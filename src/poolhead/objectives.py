@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from poolhead.errors import UserValueError
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
 
@@ -90,7 +91,7 @@ def plan_objectives(module: Any, sources: list[Any], model_num_labels: int) -> l
             loss = module.dataset_losses[key]
             num_labels = getattr(loss, "num_labels", source.num_labels or 2)
         elif kind == "label" and (source.num_labels or 0) > model_num_labels:
-            raise ValueError(
+            raise UserValueError(
                 f"data has {source.num_labels} classes but the model was built with num_labels={model_num_labels}; "
                 f"set --model.num_labels {source.num_labels}"
             )

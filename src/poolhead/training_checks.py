@@ -16,7 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from poolhead.errors import UserValueError
 
 #: what PoolingModule logs per kind of data (besides val/loss and train/loss)
-LOGGED_METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1")}
+LOGGED_METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1"), "positive": ("accuracy",)}
 
 
 def check_training_options(**options: float) -> None:
@@ -47,26 +47,35 @@ def check_training_pairs(datamodule: Any) -> None:
     )
 
 
-def follow_data_kind(trainer: Any, kind: str) -> None:
-    """Make checkpoint and early-stopping monitors name a metric this data logs, before the first step.
+def follow_data_kind(trainer: Any, objectives: list[Any]) -> None:
+    """Make checkpoint and early-stopping monitors name a metric this run logs, before the first step.
 
-    The shipped default, ``val/spearman``, exists only for score data: on label data it becomes
-    ``val/accuracy`` (the ranking metric of compare); any other unknown metric is refused.
+    The shipped default, ``val/spearman``, exists only for score data: on label or tuple data it
+    becomes the data's ranking metric (``val/accuracy``; ``val/combined`` over several data sets);
+    any other metric the run does not log is refused.
     """
-    logged = {f"val/{name}" for name in LOGGED_METRICS[kind]} | {"val/loss", "train/loss"}
-    other = {f"val/{name}" for k, names in LOGGED_METRICS.items() if k != kind for name in names}
-    replacement = f"val/{LOGGED_METRICS[kind][0]}"
+    with_metrics = [o for o in objectives if o.has_metrics]
+    logged = {o.logged("val", name) for o in with_metrics for name in LOGGED_METRICS[o.kind]}
+    logged |= {o.logged(stage, "loss") for o in objectives for stage in ("val", "train")} | {"val/loss", "train/loss"}
+    if len(with_metrics) > 1:
+        logged.add("val/combined")
+        replacement = "val/combined"
+    elif with_metrics:
+        replacement = with_metrics[0].logged("val", LOGGED_METRICS[with_metrics[0].kind][0])
+    else:
+        replacement = "val/loss"
+    metric_names = {f"val/{name}" for names in LOGGED_METRICS.values() for name in names}
     for callback in trainer.callbacks:
         if not isinstance(callback, (ModelCheckpoint, EarlyStopping)) or callback.monitor in (None, *logged):
             continue
         option = "checkpoint" if isinstance(callback, ModelCheckpoint) else "early_stopping"
-        if callback.monitor not in other or callback.mode != "max":
+        if callback.monitor not in metric_names or callback.mode != "max" or replacement == "val/loss":
             raise UserValueError(
-                f"--{option}.monitor {callback.monitor} is not a metric of this run; {kind} data logs "
+                f"--{option}.monitor {callback.monitor} is not a metric of this run; it logs "
                 f"{', '.join(sorted(logged))}"
             )
         rank_zero_warn(
-            f"--{option}.monitor {callback.monitor} is not logged for {kind} data; monitoring {replacement} "
+            f"--{option}.monitor {callback.monitor} is not logged for this data; monitoring {replacement} "
             f"instead (set --{option}.monitor to choose another of {', '.join(sorted(logged))})"
         )
         callback.monitor = replacement  # both are higher-is-better, so the mode stays "max"

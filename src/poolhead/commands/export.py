@@ -46,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             normalize=args.normalize,
             base_model=args.base_model,
+            backbone=args.backbone,
         )
-    except (FileExistsError, FileNotFoundError, NotADirectoryError, ValueError) as error:
-        print(f"poolhead export: error: {error}", file=sys.stderr)
-        return 2
+    except UserError as error:  # anything else is a bug: let its traceback show
+        return print_user_error("export", error)
     remote_code = ", trust_remote_code=True" if (out_dir / CODE_FOLDER).is_dir() else ""
     print(f"wrote {out_dir}; load it with SentenceTransformer({str(out_dir)!r}{remote_code}) (see its README.md)")
     if args.push_to_hub:

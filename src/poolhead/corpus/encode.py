@@ -24,6 +24,7 @@ from poolhead.corpus.writer import (
     shard_file,
     write_manifest,
 )
+from poolhead.errors import UserValueError
 
 
 class CorpusDataModule(L.LightningDataModule):
@@ -47,7 +48,7 @@ class CorpusDataModule(L.LightningDataModule):
         plan = self.plan() if self.trainer.is_global_zero else None
         error, pending = self.trainer.strategy.broadcast(plan, src=0)
         if error:
-            raise ValueError(error)
+            raise UserValueError(error)
         self.shards = rank_shards(pending, self.trainer.global_rank, self.trainer.world_size)
 
     def plan(self) -> tuple[str | None, list[int]]:

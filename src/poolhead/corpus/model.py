@@ -10,6 +10,7 @@ from sentence_transformers import SentenceTransformer
 from torch import Tensor
 
 from poolhead.backbone import resolve_model_path
+from poolhead.errors import UserValueError
 
 
 def load_encoder_model(model: str) -> SentenceTransformer:
@@ -18,14 +19,16 @@ def load_encoder_model(model: str) -> SentenceTransformer:
 
     path = Path(resolve_model_path(model))
     if path.is_file() and path.suffix == ".ckpt":
-        import torch
-
+        from poolhead.checkpoints import read_checkpoint
         from poolhead.export.checkpoint import module_from_checkpoint
+        from poolhead.training_checks import check_poolhead_checkpoint
 
-        module = module_from_checkpoint(torch.load(path, map_location="cpu", weights_only=True)).eval()
+        checkpoint = read_checkpoint(path)  # weights_only=True, one sentence for a damaged file
+        check_poolhead_checkpoint(checkpoint, path)
+        module = module_from_checkpoint(checkpoint).eval()
         return to_sentence_transformer(module.backbone, module.pooler, normalize=bool(module.normalize))
     if not (path / "modules.json").is_file():
-        raise ValueError(
+        raise UserValueError(
             f"model {model!r} is neither a sentence-transformers folder (no modules.json) nor a .ckpt file; "
             f"give the folder poolhead export wrote, or the checkpoint poolhead fit wrote"
         )

@@ -16,6 +16,7 @@ import datasets
 from torch.utils.data import Dataset, Sampler
 
 from poolhead.data.files import FORMATS, TEXT_SUFFIXES, check_utf8, csv_as_text, quiet_datasets
+from poolhead.errors import UserValueError
 
 
 def load_table(source: str, split: str = "train") -> datasets.Dataset:
@@ -24,7 +25,7 @@ def load_table(source: str, split: str = "train") -> datasets.Dataset:
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in FORMATS)
         if not files or len({f.suffix.lower() for f in files}) > 1:
-            raise ValueError(
+            raise UserValueError(
                 f"{source} holds {', '.join(f.name for f in files) or 'no csv/tsv/jsonl/parquet files'}; "
                 f"give one file, or a folder of files of one format"
             )
@@ -34,7 +35,7 @@ def load_table(source: str, split: str = "train") -> datasets.Dataset:
         return load_hub_table(source, split)
     suffix = files[0].suffix.lower()
     if suffix not in FORMATS:
-        raise ValueError(f"{source}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
+        raise UserValueError(f"{source}: unsupported file type {suffix!r}; use one of {', '.join(FORMATS)}")
     builder, options = FORMATS[suffix]
     options = dict(options)
     if suffix in TEXT_SUFFIXES:
@@ -50,7 +51,7 @@ def load_hub_table(name: str, split: str) -> datasets.Dataset:
     try:
         return datasets.load_dataset(name, split=split)
     except Exception as error:
-        raise ValueError(
+        raise UserValueError(
             f"{name!r} is neither a local file or folder nor a loadable hub dataset split {split!r} "
             f"({type(error).__name__}: {error}); check the path, --split, or the network / HF_HUB_OFFLINE"
         ) from error
@@ -69,11 +70,11 @@ class CorpusTexts(Dataset):
     def __init__(self, table: datasets.Dataset, column: str, id_column: str | None = None, shard_size: int = 100_000):
         for name, option in ((column, "--column"), (id_column, "--id-column")):
             if name is not None and name not in table.column_names:
-                raise ValueError(
+                raise UserValueError(
                     f"column {name!r} not found (columns: {', '.join(table.column_names)}); set {option} to one of them"
                 )
         if shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+            raise UserValueError(f"shard_size must be >= 1, got {shard_size}")
         self.table = table
         self.column = column
         self.id_column = id_column
@@ -98,7 +99,7 @@ class CorpusTexts(Dataset):
         texts = batch[self.column]
         bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
         if bad is not None:
-            raise ValueError(
+            raise UserValueError(
                 f"row {rows[bad]} of column {self.column!r} is {texts[bad]!r}, not a text; "
                 f"remove or fill the empty rows, or choose another --column"
             )
@@ -118,7 +119,7 @@ class ShardBatchSampler(Sampler[list[int]]):
 
     def __init__(self, corpus: CorpusTexts, shards: list[int], batch_size: int) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
         self.corpus = corpus
         self.shards = shards
         self.batch_size = batch_size

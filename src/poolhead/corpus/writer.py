@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from poolhead.errors import UserValueError
+
 MANIFEST = "manifest.json"
 FORMATS = ("parquet", "safetensors")
 
@@ -41,7 +43,7 @@ class EmbeddingShardWriter(BasePredictionWriter):
     def __init__(self, out_dir: str | Path, shard_rows: Any, shard_size: int, file_format: str = "parquet") -> None:
         super().__init__(write_interval="batch")
         if file_format not in FORMATS:
-            raise ValueError(f"unknown output format {file_format!r}; choose one of {', '.join(FORMATS)}")
+            raise UserValueError(f"unknown output format {file_format!r}; choose one of {', '.join(FORMATS)}")
         self.out_dir = Path(out_dir)
         self.shard_rows = shard_rows
         self.shard_size = shard_size
@@ -109,7 +111,7 @@ def read_embeddings(out_dir: str | Path) -> tuple[list[Any], np.ndarray]:
     """Every id and embedding ``poolhead predict`` wrote to ``out_dir``, in corpus order (loads them all)."""
     manifest = read_manifest(Path(out_dir))
     if manifest is None or not manifest.get("complete"):
-        raise ValueError(
+        raise UserValueError(
             f"{out_dir} holds no complete corpus encoding (see its {MANIFEST}); run poolhead predict again"
         )
     parts = [read_shard(Path(out_dir) / entry["file"]) for entry in manifest["shards"]]

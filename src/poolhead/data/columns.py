@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from poolhead.errors import UserValueError
+
 FIRST_TEXT, SECOND_TEXT = ("sentence1", "anchor"), ("sentence2", "positive")
 TARGETS = ("score", "label")
 ROLE_NAMES = (*FIRST_TEXT, *SECOND_TEXT, *TARGETS)
@@ -25,6 +27,7 @@ EXPECTED_SCHEMA = (
     "sentence1, sentence2 and either score (a similarity in [0, 1]) or label (an integer class); "
     "or anchor, positive and optionally negative / negative_1 .. negative_k"
 )
+
 #: kind of target per shape: what a loss trains on and what validation measures
 KINDS = ("score", "label", "positive")
 
@@ -73,9 +76,9 @@ def map_columns(found: list[str], mapping: dict[str, str] | None, source: str) -
     renames = {}
     for role, column in (mapping or {}).items():
         if role not in ROLE_NAMES and not NEGATIVE.fullmatch(role):
-            raise ValueError(f"columns maps unknown role {role!r}; the roles are {ROLES}")
+            raise UserValueError(f"columns maps unknown role {role!r}; the roles are {ROLES}")
         if column not in found:
-            raise ValueError(
+            raise UserValueError(
                 f"columns.{role} names column {column!r}, but {source} has columns {', '.join(found) or 'none'}; "
                 f"set columns.{role} to one of them"
             )
@@ -103,17 +106,17 @@ def shape_of(columns: list[str], source: str, found: list[str] | None = None) ->
         # Pairs named sentence1 / sentence2 carry a target; only anchor / positive pairs go without.
         missing.append("score or label")
     if missing:
-        raise ValueError(
+        raise UserValueError(
             f"{source}: missing column(s) {', '.join(missing)}; found columns {', '.join(found or columns) or 'none'}; "
             f"expected {EXPECTED_SCHEMA}; map other names with columns: {{sentence1: ..., sentence2: ..., score: ...}}"
         )
     if len(targets) > 1:
-        raise ValueError(
+        raise UserValueError(
             f"{source} has both a 'score' and a 'label' column; keep only the one your loss trains on "
             f"(expected {EXPECTED_SCHEMA})"
         )
     if negatives and targets:
-        raise ValueError(
+        raise UserValueError(
             f"{source} has negatives ({', '.join(negatives)}) and a {targets[0]!r} column; hard negatives go with "
             f"(anchor, positive) tuples: map the {targets[0]} column away or drop the negatives"
         )
@@ -123,7 +126,7 @@ def shape_of(columns: list[str], source: str, found: list[str] | None = None) ->
 def _one_of(names: tuple[str, str], present: set[str], source: str) -> str | None:
     found = [name for name in names if name in present]
     if len(found) > 1:
-        raise ValueError(f"{source} has both {found[0]!r} and {found[1]!r}: they fill one role; keep one")
+        raise UserValueError(f"{source} has both {found[0]!r} and {found[1]!r}: they fill one role; keep one")
     return found[0] if found else None
 
 

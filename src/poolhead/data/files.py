@@ -20,6 +20,7 @@ from datasets import Features, Value
 from datasets.exceptions import DatasetsError
 
 from poolhead.data.columns import NEGATIVE, ROLE_NAMES, map_columns
+from poolhead.errors import UserFileNotFoundError, UserValueError
 
 #: file suffix -> (``datasets`` builder, builder options)
 FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -281,11 +282,11 @@ def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None
             cache["dataset"] = datasets.load_dataset(path, **options)
         except Exception as error:
             if is_local(path):
-                raise ValueError(
+                raise UserValueError(
                     f"could not load the dataset repository {path} (subset {subset!r}): {type(error).__name__}: "
                     f"{error}; set subset to one of the config_name entries of its README.md"
                 ) from error
-            raise ValueError(
+            raise UserValueError(
                 f"{path!r} is neither a local file or folder nor a loadable hub dataset ({type(error).__name__}: "
                 f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id"
             ) from error

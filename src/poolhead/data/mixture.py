@@ -17,6 +17,8 @@ from itertools import accumulate
 import torch
 from torch.utils.data import Sampler
 
+from poolhead.errors import UserValueError
+
 SAMPLERS = ("proportional", "round_robin")
 
 
@@ -41,7 +43,7 @@ class MixtureBatchSampler(Sampler[list[int]]):
         self, batch_samplers: Sequence[Sampler[list[int]]], sizes: Sequence[int], sampler: str, seed: int = 42
     ) -> None:
         if sampler not in SAMPLERS:
-            raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+            raise UserValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
         self.batch_samplers = list(batch_samplers)
         self.offsets = [0, *accumulate(sizes)][:-1]
         self.strategy = sampler

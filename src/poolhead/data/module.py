@@ -24,6 +24,7 @@ from poolhead.data.mixture import SAMPLERS, MixtureBatchSampler
 from poolhead.data.sentences import SentenceTable, load_tokenizer
 from poolhead.data.sources import DatasetSource, build_sources
 from poolhead.data.validation import EMPTY_SENTENCE_POLICIES
+from poolhead.errors import UserValueError
 
 #: Lightning stage -> the splits it reads, by role
 STAGE_ROLES = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",), "predict": ("test",)}
@@ -36,6 +37,7 @@ SOURCE_DEFAULTS = (
     "limit_eval_pairs",
     "score_scale",
 )
+
 #: options that describe the one data set of ``path`` (inside each entry of ``datasets`` instead)
 SINGLE_SOURCE_OPTIONS = ("subset", "revision", "columns", "name")
 #: a mixture's data sets draw their training order from seeds this far apart
@@ -120,7 +122,7 @@ class SentencePairDataModule(L.LightningDataModule):
             limit_eval_pairs=limit_eval_pairs,
         )
         if sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+            raise UserValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
         # What one data set's entry may set, and what entries of data.datasets take from here when they leave it out.
         shared = {key: self.hparams[key] for key in SOURCE_DEFAULTS}
@@ -210,7 +212,7 @@ class SentencePairDataModule(L.LightningDataModule):
         self._start_batch = 0
         if self.is_mixture:
             if self.trainer is not None and self.trainer.world_size > 1:
-                raise ValueError(
+                raise UserValueError(
                     f"several data sets in one fit run on one process (this run has {self.trainer.world_size}); "
                     f"train on one device (--trainer.devices 1) or on one data set per run"
                 )
@@ -292,7 +294,7 @@ def _sources(
     path: str | None, datasets: list[dict[str, Any]] | None, shared: dict[str, Any], **single: Any
 ) -> list[DatasetSource]:
     if (path is None) == (datasets is None):
-        raise ValueError(
+        raise UserValueError(
             "give the data as path (one data set) or as datasets (a list of {name, path, ...}), not both"
             if datasets is not None
             else "no data: set data.path (a folder, a file or a hub id) or data.datasets"
@@ -300,10 +302,10 @@ def _sources(
     if datasets is None:
         return [DatasetSource(path=str(path), **shared, **single)]
     if not datasets:
-        raise ValueError("data.datasets is empty; list at least one {name, path} entry")
+        raise UserValueError("data.datasets is empty; list at least one {name, path} entry")
     given = [key for key, value in single.items() if value is not None]
     if given:
-        raise ValueError(
+        raise UserValueError(
             f"{', '.join(given)} describe one data set: with data.datasets, set them inside each entry instead"
         )
     return build_sources(datasets, shared)

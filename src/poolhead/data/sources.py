@@ -18,6 +18,7 @@ from poolhead.data.columns import DataShape, shape_of
 from poolhead.data.files import RawSplit, is_dataset_repository, is_local, read_hub_split, read_local_split
 from poolhead.data.sentences import SentenceTable
 from poolhead.data.validation import PairRows, seeded_subset, validate_split
+from poolhead.errors import UserFileNotFoundError, UserValueError
 
 log = logging.getLogger(__name__)
 ROLES = ("train", "validation", "test")
@@ -77,11 +78,11 @@ class DatasetSource:
             stem = Path(self.path).stem if Path(self.path).is_file() else Path(self.path.rstrip("/")).name
             self.name = f"{stem}/{self.subset}" if self.subset else stem
         if self.score_scale is not None and not self.score_scale > 0:
-            raise ValueError(
+            raise UserValueError(
                 f"score_scale must be a positive number (e.g. 5.0 for 0-5 scores), got {self.score_scale!r}"
             )
         if self.weight <= 0:
-            raise ValueError(f"dataset {self.name!r}: weight must be positive, got {self.weight}")
+            raise UserValueError(f"dataset {self.name!r}: weight must be positive, got {self.weight}")
 
     @property
     def split_names(self) -> dict[str, str | None]:
@@ -110,7 +111,7 @@ class DatasetSource:
             return
         copy = Path(data_root) / self.name
         if not copy.exists():
-            raise FileNotFoundError(
+            raise UserFileNotFoundError(
                 f"data_root={data_root!r}: no local copy of {self.path!r} at {copy}; put its splits there "
                 f"(train.csv, validation.csv, ...) or drop data_root to read it from the hub"
             )
@@ -121,7 +122,7 @@ class DatasetSource:
         split = self.split_names[role]
         rows, dropped = self._validate(self._read(split, role), empty_sentences)
         if not rows.labels:
-            raise ValueError(
+            raise UserValueError(
                 f"split {split!r} of {self.path} has no pairs left to use (dropped {dropped} with empty sentences)"
             )
         if dropped:
@@ -141,7 +142,7 @@ class DatasetSource:
     def _read(self, split: str, role: str) -> list[RawSplit]:
         if is_local(self.path) and not is_dataset_repository(self.path):
             if self.subset is not None and not self._mirrored:
-                raise ValueError(
+                raise UserValueError(
                     f"subset={self.subset!r} was given but {self.path} is a folder of split files, not a dataset "
                     f"repository (a README.md whose YAML header lists configs:); drop subset"
                 )
@@ -172,7 +173,7 @@ class DatasetSource:
 
     def _check_shape(self, shape: DataShape, source: str) -> None:
         if self.score_scale is not None and shape.kind != "score":
-            raise ValueError(
+            raise UserValueError(
                 f"score_scale={self.score_scale} was given but {source} has {_described(shape.kind)}, not scores; "
                 f"drop score_scale"
             )
@@ -180,21 +181,23 @@ class DatasetSource:
             self.shape, self._shape_source = shape, source
             rank_zero_info(f"{self.name}: {shape.describe()}")
         elif (shape.kind, len(shape.negatives)) != (self.shape.kind, len(self.shape.negatives)):
-            raise ValueError(
+            raise UserValueError(
                 f"{source} has {_described(shape.kind, shape)} but {self._shape_source} has "
                 f"{_described(self.shape.kind, self.shape)}; every split of one data set needs the same shape"
             )
 
     def _positives(self, rows: PairRows) -> PairRows:
         if self.kind != "label":
-            raise ValueError(
+            raise UserValueError(
                 f"dataset {self.name!r}: positives_only keeps the pairs labelled 1, but it has "
                 f"{_described(self.kind)}; "
                 f"drop positives_only (for scores, in_batch_negatives takes loss_kwargs {{min_score: 0.8}})"
             )
         keep = [i for i, label in enumerate(rows.labels) if label == 1]
         if not keep:
-            raise ValueError(f"dataset {self.name!r}: positives_only found no pair labelled 1 in {self.train_split!r}")
+            raise UserValueError(
+                f"dataset {self.name!r}: positives_only found no pair labelled 1 in {self.train_split!r}"
+            )
         return _subset(rows, keep)
 
 
@@ -225,15 +228,15 @@ def build_sources(datasets: list[dict[str, Any]], defaults: dict[str, Any]) -> l
     sources = []
     for position, entry in enumerate(datasets):
         if not isinstance(entry, dict) or "path" not in entry:
-            raise ValueError(f"data.datasets[{position}] must be a mapping with a path, got {entry!r}")
+            raise UserValueError(f"data.datasets[{position}] must be a mapping with a path, got {entry!r}")
         unknown = [key for key in entry if key not in known]
         if unknown:
-            raise ValueError(
+            raise UserValueError(
                 f"data.datasets[{position}] has unknown key(s) {', '.join(unknown)}; the keys are {', '.join(known)}"
             )
         sources.append(DatasetSource(**{**defaults, **entry}))
     names = [source.name for source in sources]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        raise ValueError(f"data.datasets names {', '.join(repeated)} more than once; give each entry its own name")
+        raise UserValueError(f"data.datasets names {', '.join(repeated)} more than once; give each entry its own name")
     return sources

@@ -59,7 +59,7 @@ def validate_split(raw: RawSplit, empty_sentences: str = "error", score_scale: f
     """
     if empty_sentences not in EMPTY_SENTENCE_POLICIES:
         choices = ", ".join(EMPTY_SENTENCE_POLICIES)
-        raise ValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
+        raise UserValueError(f"empty_sentences must be one of {choices}, got {empty_sentences!r}")
     shape = shape_of(list(raw.columns), raw.source, raw.found)
     texts = [shape.first, shape.second, *shape.negatives]
     keep = _rows_with_text(raw, empty_sentences, texts)

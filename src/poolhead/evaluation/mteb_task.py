@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from poolhead.data.files import read_local_split
+from poolhead.errors import UserValueError
 
 
 def local_sts_task(path: str | Path, split: str = "test", name: str | None = None, max_score: float = 1.0) -> Any:
@@ -41,7 +42,9 @@ def local_sts_task(path: str | Path, split: str = "test", name: str | None = Non
     for part in raw:
         missing = [c for c in columns if c not in part.columns]
         if missing:
-            raise ValueError(f"{part.source} lacks column(s) {missing}; an STS task needs sentence1, sentence2, score")
+            raise UserValueError(
+                f"{part.source} lacks column(s) {missing}; an STS task needs sentence1, sentence2, score"
+            )
         for column in columns:
             columns[column] += part.columns[column]
     columns["score"] = [float(score) for score in columns["score"]]

@@ -21,6 +21,7 @@ def export_checkpoint(
     overwrite: bool = False,
     normalize: bool | None = None,
     base_model: str | None = None,
+    backbone: str | None = None,
 ) -> Path:
     """Write a Lightning checkpoint of ``PoolingModule`` as a sentence-transformers folder.
 
@@ -30,6 +31,8 @@ def export_checkpoint(
         overwrite: replace an existing model folder at ``out_dir``.
         normalize: force (True/False) a final Normalize; None follows the module's ``normalize``.
         base_model: the backbone's hub id for the model card, when training used a local copy.
+        backbone: load the backbone from here instead of the path saved in the checkpoint (a
+            folder that moved); its weights must match the checkpoint's fingerprint.
     """
     # Read once, safely: the model and the model card's scores come from the same dict.
     checkpoint = read_checkpoint(checkpoint_path)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from poolhead.errors import UserValueError
 from poolhead.export.card_data import HUB_ID, eval_results, front_matter, hub_id
 from poolhead.export.loading import read_modules_json
 from poolhead.export.results import read_export_results
@@ -44,7 +45,9 @@ def push_to_hub(
     folder = Path(folder)
     read_modules_json(folder)  # a model folder, complete, with no path leading outside it
     if not HUB_ID.match(repo_id):
-        raise ValueError(f"repository id {repo_id!r} is not of the form ORG/NAME; give e.g. my-org/minilm-attention")
+        raise UserValueError(
+            f"repository id {repo_id!r} is not of the form ORG/NAME; give e.g. my-org/minilm-attention"
+        )
     refresh_model_card(folder)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
