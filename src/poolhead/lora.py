@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from poolhead.backbone import Backbone
+from poolhead.errors import UserValueError
 
 #: the user's option names -> peft's LoraConfig names
 OPTIONS = {
@@ -31,12 +32,14 @@ def lora_config(options: dict[str, Any]):
     try:
         from peft import LoraConfig
     except ImportError as error:
-        raise ValueError("lora needs the peft package: pip install 'poolhead[lora]' (or pip install peft)") from error
+        raise UserValueError(
+            "lora needs the peft package: pip install 'poolhead[lora]' (or pip install peft)"
+        ) from error
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise ValueError(f"unknown lora option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
+        raise UserValueError(f"unknown lora option {unknown[0]!r}; choose from {', '.join(OPTIONS)}")
     if int(options.get("r", 8)) < 1:
-        raise ValueError(f"lora r must be a positive rank, got {options['r']}")
+        raise UserValueError(f"lora r must be a positive rank, got {options['r']}")
     return LoraConfig(**{OPTIONS[key]: value for key, value in options.items()})
 
 
@@ -51,7 +54,7 @@ def add_adapters(model: nn.Module, options: dict[str, Any]) -> nn.Module:
         names = sorted(
             {name.rsplit(".", 1)[-1] for name, child in model.named_modules() if isinstance(child, nn.Linear)}
         )
-        raise ValueError(
+        raise UserValueError(
             f"lora target_modules {config.target_modules!r} do not fit {type(model).__name__} ({error}); "
             f"its linear layers are named {', '.join(names)}"
         ) from error

@@ -16,6 +16,7 @@ from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.checkpoints import checkpoint_bytes, load_checkpoint_bytes, use_safe_checkpoint_io
 from poolhead.chunks import length_chunks
+from poolhead.errors import UserValueError
 from poolhead.lora import add_adapters, is_adapter_key
 from poolhead.losses import build_loss, check_loss_matches_data
 from poolhead.metrics import PairMetrics
@@ -139,7 +140,7 @@ class PoolingModule(L.LightningModule):
 
     def _add_lora(self, lora: dict[str, Any]) -> None:
         if self.freeze_backbone:
-            raise ValueError("lora trains adapters inside the backbone; set freeze_backbone: false with it")
+            raise UserValueError("lora trains adapters inside the backbone; set freeze_backbone: false with it")
         # Fingerprint the published weights before the adapters wrap them: the checkpoint names them.
         self.backbone_fingerprint = self.backbone.fingerprint()
         self.backbone_model = self.backbone.model = add_adapters(self.backbone_model, lora)
@@ -366,6 +367,7 @@ class PoolingModule(L.LightningModule):
         return super().load_from_checkpoint(io.BytesIO(data), *args, weights_only=True, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[STEP_SEED_KEY] = step_seed(self)
         if not self.freeze_backbone and self.hparams.lora is None:
             return
         # A frozen backbone is the published one: store its fingerprint, not 100s of MB of copies

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from poolhead.backbone import Backbone
 from poolhead.cache.lookup import LAST, CacheStats, FeatureCache, assemble
-from poolhead.cache.store import Chunk, chunk_paths, read_chunk, text_hashes, write_chunk
+from poolhead.cache.store import Chunk, chunk_paths, read_chunk, text_hashes
+from poolhead.cache.writable import folder_is_writable, write_or_warn
 from poolhead.encoder import encode_in_length_order
 
 FORMAT_VERSION = 2
@@ -87,7 +88,8 @@ def build_feature_cache(
     writable = not share or folder_is_writable(folder, world_size)
     if share:
         chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
-        read.add(write_chunk(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text))
+        if writable:
+            write_or_warn(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text, read)
         _add_rows(chunks, chunk, queries, found)  # used from memory, not read back
     barrier()
     if missing:

@@ -33,6 +33,8 @@ from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 from torch import Tensor
 
+from poolhead.errors import UserValueError
+
 log = logging.getLogger(__name__)
 
 CHUNK_SUFFIX = ".safetensors"
@@ -122,7 +124,7 @@ def read_chunk(path: Path, key: str, wanted: np.ndarray | None = None) -> Chunk 
             return None
         digests = json.loads(metadata["digests"])
         if set(digests) != {k for k in header if k != "__metadata__"} or not set(INDEX_TENSORS) <= set(digests):
-            raise ValueError("the tensors do not match the recorded checksums")
+            raise UserValueError("the tensors do not match the recorded checksums")
         verify(path, header, digests, INDEX_TENSORS)
         index = map_tensors(path, header, INDEX_TENSORS)
         hashes, rows = index["index_hashes"].numpy(), index["index_rows"].numpy()
@@ -163,7 +165,7 @@ def read_header(path: Path) -> tuple[dict, dict]:
             start, end = info["data_offsets"]
             info["data_offsets"] = (8 + length + start, 8 + length + end)
             if info["dtype"] not in NUMPY_DTYPES or 8 + length + end > size:
-                raise ValueError(f"tensor {name} is not readable ({info['dtype']}, ends past the file)")
+                raise UserValueError(f"tensor {name} is not readable ({info['dtype']}, ends past the file)")
     return header, metadata
 
 
@@ -191,7 +193,7 @@ def verify(path: Path, header: dict, digests: dict[str, str], names) -> None:
             while left > 0:
                 block = file.read(min(READ_BLOCK, left))
                 if not block:
-                    raise ValueError(f"tensor {name} is truncated")
+                    raise UserValueError(f"tensor {name} is truncated")
                 digest.update(block)
                 left -= len(block)
             if digest.hexdigest() != digests[name]:

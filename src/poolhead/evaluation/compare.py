@@ -22,6 +22,8 @@ from torch import Tensor
 
 from poolhead.backbone import Backbone
 from poolhead.cache.features import tokenizer_digest
+from poolhead.errors import UserValueError
+from poolhead.evaluation.checks import check_compare_options, check_device, check_evaluation_set
 from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
 from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
@@ -118,7 +120,9 @@ def compare(
     if not models:
         raise UserValueError("compare needs at least one model: pass --model PATH")
     if not datasets:
-        raise ValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
+        raise UserValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
+    check_compare_options(batch_size, resamples, confidence, limit)
+    check_device(device)
     sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]
     for eval_set in sets:
         check_evaluation_set(eval_set.name, eval_set.kind, eval_set.test.targets)

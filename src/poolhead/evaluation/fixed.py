@@ -56,7 +56,7 @@ class FixedStrategies:
         # Learned heads of models on this very backbone ride along: one backbone pass serves them too.
         for name, head in (heads or {}).items():
             if name in self.poolers:
-                raise ValueError(f"a head is named {name!r} like a fixed strategy; rename the model")
+                raise UserValueError(f"a head is named {name!r} like a fixed strategy; rename the model")
             self.poolers[name] = head.to(self.encoder.device).eval()
         for pooler in self.poolers.values():
             pooler.layer_indices(backbone.num_hidden_states)

@@ -38,7 +38,8 @@ def _label(row: ComparisonRow, several_backbones: bool) -> str:
 def _interval(ax, y: float, value: float, low: float, high: float, colour: str, marker: str = "o") -> None:
     if math.isnan(value):
         return
-    xerr = [[value - low], [high - value]] if not (math.isnan(low) or math.isnan(high)) else None
+    # A percentile interval need not contain its estimate (few pairs, ties): a whisker is never negative.
+    xerr = [[max(value - low, 0.0)], [max(high - value, 0.0)]] if not (math.isnan(low) or math.isnan(high)) else None
     ax.errorbar([value], [y], xerr=xerr, fmt=marker, color=colour, capsize=3, markersize=5, elinewidth=1.2)
 
 

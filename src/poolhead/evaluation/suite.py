@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from poolhead.errors import UserValueError
 from poolhead.evaluation.compare import Comparison, ComparisonRow
 from poolhead.evaluation.stats import Difference, Estimate, paired_difference
 
@@ -38,11 +39,13 @@ def suite_sets(suite: str, data_root: str | Path = DEFAULT_DATA_ROOT) -> list[st
         return [str(Path(data_root) / name) for name in SUITES[suite]]
     path = Path(suite)
     if not path.is_file():
-        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)} or give a file listing the sets")
+        raise UserValueError(
+            f"unknown suite {suite!r}; choose one of {', '.join(SUITES)} or give a file listing the sets"
+        )
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     entries = [line for line in lines if line and not line.startswith("#")]
     if not entries:
-        raise ValueError(f"suite file {suite} lists no evaluation sets; write one folder, file or hub id per line")
+        raise UserValueError(f"suite file {suite} lists no evaluation sets; write one folder, file or hub id per line")
     return [str(path.parent / e) if (path.parent / e).exists() else e for e in entries]
 
 
@@ -97,7 +100,7 @@ def summarize_suite(
     macro_over = set(macro_over or datasets)
     unknown = [d for d in [*datasets, *macro_over] if d not in comparison.datasets]
     if unknown:
-        raise ValueError(f"sets {unknown} are not in the comparison; choose among {comparison.datasets}")
+        raise UserValueError(f"sets {unknown} are not in the comparison; choose among {comparison.datasets}")
     models = dict.fromkeys((r.name, r.backbone) for r in comparison.rows if r.kind == "model")
     summaries = []
     for name, backbone in models:
@@ -181,7 +184,7 @@ def stratified_macro_difference(
         confidence: coverage of the interval.
     """
     if not models or len(models) != len(baselines) or len(models) != len(seeds):
-        raise ValueError(
+        raise UserValueError(
             f"need one model, baseline and seed per set; got {len(models)}, {len(baselines)}, {len(seeds)}"
         )
     model_samples, baseline_samples = [], []

@@ -9,6 +9,7 @@ from typing import Any
 from poolhead.checkpoints import read_checkpoint
 from poolhead.export.writer import export_sentence_transformer
 from poolhead.lora import merged_backbone
+from poolhead.training_checks import check_poolhead_checkpoint
 
 #: hyperparameters that describe the training setup in the model card (others are omitted).
 CARD_HPARAMS = ("freeze_backbone", "lora", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")

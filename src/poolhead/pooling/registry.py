@@ -10,6 +10,7 @@ from .base import Pooler
 from .errors import UserTypeError, UserValueError
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
+from .options import check_pooler_options
 from .token_interaction import TokenInteractionPooling
 
 FIXED_POOLERS: dict[str, type[Pooler]] = {

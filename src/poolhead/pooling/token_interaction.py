@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import ACCUMULATION_DTYPE, Pooler, masked_mean, zero_padding
+from .errors import UserValueError
 
 
 class InteractionBlock(nn.Module):
@@ -73,9 +74,9 @@ class TokenInteractionPooling(Pooler):
     ) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
-            raise ValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
+            raise UserValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         if num_blocks < 1:
-            raise ValueError(f"num_blocks must be at least 1, got {num_blocks}")
+            raise UserValueError(f"num_blocks must be at least 1, got {num_blocks}")
         self.num_heads, self.num_blocks, self.dropout = num_heads, num_blocks, dropout
         self.ffn_size = ffn_size or hidden_size
         self.blocks = nn.ModuleList(
