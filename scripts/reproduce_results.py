@@ -104,7 +104,9 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     name = config.stem
     root = Path(args.output) / name
     models = [fitted_model(config, seed, root / f"seed{seed}", extra, args) for seed in args.seeds]
-    frozen = yaml.safe_load(config.read_text()).get("model", {}).get("freeze_backbone", True)
+    settings = yaml.safe_load(config.read_text())
+    frozen = settings.get("model", {}).get("freeze_backbone", True)
+    monitor = settings.get("checkpoint", {}).get("monitor", "val/spearman")
     soup = souped(models, root / "soup", args.refit) if frozen and len(models) > 1 else None
     folder = compared(config, models + ([soup] if soup else []), root / "compare", args.suite, args.data, args.refit)
     rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
@@ -112,7 +114,7 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     commands = (
         f"Per seed S in {' '.join(map(str, args.seeds))}: `poolhead fit --config {given} --seed_everything S "
         f"--data.data_root {args.data_root}`, "
-        f"`poolhead export` of the best checkpoint (val/spearman), then one `poolhead compare --suite {args.suite} "
+        f"`poolhead export` of the best checkpoint ({monitor}), then one `poolhead compare --suite {args.suite} "
         f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
     )
