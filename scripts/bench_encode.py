@@ -13,7 +13,7 @@ With ``--predict``, it measures ``poolhead predict`` instead (scripts/bench_pred
 
     nice -n 5 python scripts/bench_encode.py --predict --threads 1 --num-texts 4000 --repeats 2
 
-Target (from the issue): the exported model is at most 5 % slower for attention heads.
+Target: the exported model is at most 5 % slower for attention heads.
 """
 
 from __future__ import annotations

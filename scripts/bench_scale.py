@@ -15,7 +15,7 @@ adapters at --lora-lr.
     python scripts/bench_scale.py --parts cache --json bench_scale.json
     nice -n 5 python scripts/bench_scale.py --parts lora --threads 1 --json bench_scale_lora.json
 
-Targets (from the issue): peak RSS at 1M within +10 % of 10k; each of two DDP processes sharing a
+Targets: peak RSS at 1M within +10 % of 10k; each of two DDP processes sharing a
 100k cache < 1.2x one process; LoRA within 0.5 of full on STS-B test; its checkpoint <= 1/50.
 """
 

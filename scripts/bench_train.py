@@ -13,7 +13,7 @@ Python start-up and imports not); ``process_s`` adds those.
 
     python scripts/bench_train.py --limit-pairs 2000 --epochs 10 --json bench_train.json
 
-Targets (from the issue): a/c <= 0.15 and a/d <= 1.5.
+Targets: a/c <= 0.15 and a/d <= 1.5.
 """
 
 from __future__ import annotations
