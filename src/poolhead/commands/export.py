@@ -29,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the hub id of the backbone, for the card's base_model when "
         "training used a local copy (e.g. sentence-transformers/all-MiniLM-L6-v2)",
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write the whole model (backbone, pooling, Normalize) as one ONNX graph in OUT_DIR/onnx/, "
+        'for poolhead.load(OUT_DIR, backend="onnx") or backend="openvino" (needs poolhead[onnx])',
+    )
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the export to this hub repository")
     from poolhead.commands.push import add_hub_options
 
@@ -50,10 +56,25 @@ def run(args: argparse.Namespace) -> int:
         )
     except UserError as error:  # anything else is a bug: let its traceback show
         return print_user_error("export", error)
+    if args.onnx and export_onnx_graph(out_dir) != 0:
+        return 2
     remote_code = ", trust_remote_code=True" if (out_dir / CODE_FOLDER).is_dir() else ""
     print(f"wrote {out_dir}; load it with SentenceTransformer({str(out_dir)!r}{remote_code}) (see its README.md)")
     if args.push_to_hub:
         from poolhead.commands.push import push
 
         return push(out_dir, args.push_to_hub, args, "export")
+    return 0
+
+
+def export_onnx_graph(out_dir) -> int:
+    try:
+        from poolhead.export.onnx import export_onnx
+
+        path = export_onnx(out_dir)
+    except ModuleNotFoundError as error:
+        return print_user_error("export", UserError(f"--onnx needs {error.name}: pip install 'poolhead[onnx]'"))
+    except UserError as error:
+        return print_user_error("export", error)
+    print(f'wrote {path}; run it with poolhead.load({str(out_dir)!r}, backend="onnx") (or backend="openvino")')
     return 0

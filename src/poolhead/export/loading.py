@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
@@ -14,6 +14,9 @@ from sentence_transformers.util import import_from_string
 
 from poolhead.errors import UserFileNotFoundError, UserValueError
 from poolhead.export.st_module import PoolheadPooling
+
+if TYPE_CHECKING:
+    from poolhead.export.backends import OnnxEncoder
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.export.writer import CODE_TYPE
 from poolhead.folder_safety import check_model_folder
@@ -27,7 +30,9 @@ POOLHEAD_TYPES = {CODE_TYPE, f"{PoolheadPooling.__module__}.{PoolheadPooling.__n
 POOLING_CLASS_NAMES = {Pooling.__name__, WeightedLayerPooling.__name__, PoolheadPooling.__name__}
 
 
-def load_sentence_transformer(path: str | Path, device: str | None = None) -> SentenceTransformer:
+def load_sentence_transformer(
+    path: str | Path, device: str | None = None, *, backend: str = "torch", **backend_options: Any
+) -> SentenceTransformer | OnnxEncoder:
     """Load an export (or any sentence-transformers folder of ST's own modules) with installed code only.
 
     Builds each module from modules.json and its config files: sentence-transformers'
@@ -37,7 +42,14 @@ def load_sentence_transformer(path: str | Path, device: str | None = None) -> Se
     Args:
         path: the model folder.
         device: where to run; default sentence-transformers' choice (CUDA when available).
+        backend: "torch"; or "onnx" / "openvino" for the export's ONNX graph (``poolhead export
+            --onnx``), run without torch by an :class:`~poolhead.export.backends.OnnxEncoder`
+            (``backend_options``: ``threads``, ``provider``).
     """
+    if backend != "torch":
+        from poolhead.export.backends import load_backend
+
+        return load_backend(path, backend, **backend_options)
     folder = Path(path)
     entries = read_modules_json(folder)
     modules: OrderedDict[str, Any] = OrderedDict()

@@ -1,0 +1,129 @@
+"""The whole embedding pipeline as one ONNX graph, run by onnxruntime and OpenVINO, gives the torch export's embeddings.
+
+One export (and one ONNX export) per pooler, of the real MiniLM at max_length 32: an attention
+head, a head that mixes several layers, a fixed strategy poolhead computes from two layers and
+one sentence-transformers computes itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import poolhead
+
+TEXTS = [
+    "A man is playing a guitar.",
+    "",
+    "The quick brown fox jumps over the lazy dog, again and again, until the dog finally wakes up. " * 3,
+    "short",
+    "Two women are sitting on a bench in the park.",
+]
+POOLERS = {
+    "attention": {"name": "attention", "num_heads": 4},
+    "layer_mix": {"name": "weighted_layer", "inner": "attention", "layers": [-1, -2, -3]},
+    "first_last_avg": "first_last_avg",
+    "mean": "mean",
+}
+
+
+@pytest.fixture(scope="module", params=list(POOLERS))
+def onnx_export(request, minilm_path, tmp_path_factory):
+    import torch
+
+    from poolhead.backbone import load_backbone
+    from poolhead.export import export_sentence_transformer
+    from poolhead.export.onnx import export_onnx
+
+    torch.set_num_threads(1)
+    backbone = load_backbone(minilm_path, max_length=32)
+    folder = tmp_path_factory.mktemp(f"onnx-{request.param}") / "export"
+    export_sentence_transformer(backbone, POOLERS[request.param], folder, normalize=True)
+    export_onnx(folder)
+    return folder
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["onnx", "openvino"])
+def test_backend_gives_the_torch_embeddings(onnx_export, backend, one_thread):
+    expected = poolhead.load(onnx_export, device="cpu").encode(TEXTS, convert_to_numpy=True)
+    model = poolhead.load(onnx_export, backend=backend, threads=1)
+    got = model.encode(TEXTS, batch_size=2)
+    assert got.shape == expected.shape == (len(TEXTS), model.get_embedding_dimension())
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    # the long text is truncated at the export's max_seq_length, as the torch model truncates it
+    assert model.tokenize([TEXTS[2]])["input_ids"].shape[1] == 32
+
+
+@pytest.mark.integration
+def test_graph_lives_inside_the_export(onnx_export):
+    import json
+
+    config = json.loads((onnx_export / "onnx" / "poolhead_onnx.json").read_text())
+    assert (onnx_export / "onnx" / config["file"]).is_file()
+    assert set(config["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
+    assert (onnx_export / "model.safetensors").is_file()  # the torch weights stay beside the graph
+
+
+def test_no_graph_says_how_to_write_one(tiny_model_dir, tmp_path):
+    from poolhead.export import export_sentence_transformer
+
+    folder = export_sentence_transformer(tiny_model_dir, "mean", tmp_path / "export")
+    with pytest.raises(FileNotFoundError, match="export_onnx"):
+        poolhead.load(folder, backend="onnx")
+    with pytest.raises(ValueError, match="choose one of torch, onnx, openvino"):
+        poolhead.load(folder, backend="tensorrt")
+
+
+def test_graph_file_outside_the_export_is_refused(tiny_model_dir, tmp_path):
+    import json
+
+    from poolhead.export import export_sentence_transformer
+
+    folder = export_sentence_transformer(tiny_model_dir, "mean", tmp_path / "export")
+    (tmp_path / "elsewhere.onnx").write_bytes(b"")
+    (folder / "onnx").mkdir()
+    (folder / "onnx" / "poolhead_onnx.json").write_text(json.dumps({"file": "../../elsewhere.onnx", "inputs": []}))
+    with pytest.raises(ValueError, match="not a file inside"):
+        poolhead.load(folder, backend="onnx")
+
+
+class ThresholdPooling(poolhead.Pooler):
+    """A custom head that branches on tensor values: torch.export cannot trace it."""
+
+    name = "threshold"
+
+    def pool(self, token_embeddings, attention_mask):
+        if attention_mask.sum() > 8:
+            return token_embeddings[:, 0]
+        return token_embeddings.mean(dim=1)
+
+
+def test_head_that_cannot_trace_is_refused_with_the_ones_that_can(tiny_model_dir, tmp_path, one_thread):
+    from poolhead.export import to_sentence_transformer
+    from poolhead.export.onnx import write_onnx
+
+    model = to_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2})
+    model[1].pooler = ThresholdPooling()  # poolhead's exports hold registered poolers only; this one is in memory
+    with pytest.raises(ValueError, match=r"could not trace.*poolhead's own poolers \(cls, .*weighted_layer\)"):
+        write_onnx(model, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
+
+def test_export_command_writes_the_graph_beside_the_weights(tiny_model_dir, tmp_path, capsys, one_thread):
+    import lightning as L
+
+    from poolhead.cli import main
+    from poolhead.module import PoolingModule
+
+    head = {"name": "weighted_layer", "inner": "mean", "layers": [-1, -2]}
+    module = PoolingModule(backbone=tiny_model_dir, pooler=head, normalize=True)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(tmp_path / "best.ckpt")
+
+    assert main(["export", str(tmp_path / "best.ckpt"), str(tmp_path / "out"), "--onnx"]) == 0
+    assert 'backend="onnx"' in capsys.readouterr().out
+    expected = poolhead.load(tmp_path / "out", device="cpu").encode(TEXTS, convert_to_numpy=True)
+    got = poolhead.load(tmp_path / "out", backend="onnx", threads=1).encode(TEXTS)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
