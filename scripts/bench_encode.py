@@ -13,6 +13,11 @@ With ``--predict``, it measures ``poolhead predict`` instead (scripts/bench_pred
 
     nice -n 5 python scripts/bench_encode.py --predict --threads 1 --num-texts 4000 --repeats 2
 
+With ``--backend``, it times one export through torch, ONNX Runtime and OpenVINO instead
+(scripts/bench_backends.py; needs poolhead[onnx,openvino]):
+
+    nice -n 5 python scripts/bench_encode.py --backend torch onnx openvino --threads 1 --num-texts 2000 --repeats 2
+
 Target: the exported model is at most 5 % slower for attention heads.
 """
 
@@ -67,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="instead: poolhead predict against SentenceTransformer.encode "
         "(throughput of --num-texts texts, peak RSS for --rss-sizes texts); recorded on docs/results.md",
+    )
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=["torch", "onnx", "openvino"],
+        help="instead: sentences/s of the export through each of these backends, on the same texts; "
+        "recorded on docs/results.md",
     )
     parser.add_argument("--rss-sizes", type=int, nargs="+", default=[10_000, 200_000], help="corpus sizes for RSS")
     return parser.parse_args(argv)
@@ -165,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.predict:
         return main_predict(args)
+    if args.backend:
+        return main_backends(args)
     result = run(args)
     report(result)
     if args.json:
@@ -181,6 +195,17 @@ def main_predict(args: argparse.Namespace) -> None:
     print(body)
     title = "Corpus encoding: poolhead predict vs SentenceTransformer.encode"
     print(f"wrote {record('bench_predict', title, body, data=data)}")
+
+
+def main_backends(args: argparse.Namespace) -> None:
+    from bench_backends import TITLE, run_backends_bench
+    from results_page import record
+
+    body, data = run_backends_bench(
+        args, load_texts(Path(args.data), args.num_texts), resolve_model_path(args.backbone)
+    )
+    print(body)
+    print(f"wrote {record('bench_backends', TITLE, body, data=data)}")
 
 
 if __name__ == "__main__":
