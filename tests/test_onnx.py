@@ -125,5 +125,9 @@ def test_export_command_writes_the_graph_beside_the_weights(tiny_model_dir, tmp_
     assert main(["export", str(tmp_path / "best.ckpt"), str(tmp_path / "out"), "--onnx"]) == 0
     assert 'backend="onnx"' in capsys.readouterr().out
     expected = poolhead.load(tmp_path / "out", device="cpu").encode(TEXTS, convert_to_numpy=True)
-    got = poolhead.load(tmp_path / "out", backend="onnx", threads=1).encode(TEXTS)
-    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    model = poolhead.load(tmp_path / "out", backend="onnx", threads=1)
+    np.testing.assert_allclose(model.encode(TEXTS), expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(model.encode(TEXTS[0]), expected[0], atol=1e-4, rtol=0)
+    assert model.encode([]).shape == (0, model.get_embedding_dimension())
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
+        model.encode(TEXTS, batch_size=0)

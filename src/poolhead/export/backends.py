@@ -48,18 +48,29 @@ class OnnxEncoder:
     def get_embedding_dimension(self) -> int:
         return int(self.config["embedding_dimension"])
 
-    def encode(self, texts: str | list[str], batch_size: int = 32, **_: Any) -> np.ndarray:
+    def encode(self, texts: str | list[str], batch_size: int = 32, show_progress_bar: bool | None = None) -> np.ndarray:
         """Embeddings of ``texts`` as a (len(texts), dim) float32 array (one text: a (dim,) array).
 
-        Texts are batched by length, as sentence-transformers does, so little padding is computed.
+        Texts are batched longest first, as sentence-transformers and poolhead's Encoder do, so
+        little padding is computed.
         """
+        import torch
+
+        from poolhead.encoder import PROGRESS_BAR_MIN_TEXTS, check_texts, encode_in_length_order
+
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
-        order = np.argsort([-len(text) for text in texts], kind="stable")
-        embeddings = np.zeros((len(texts), self.get_embedding_dimension()), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            embeddings[rows] = self._run(self.tokenize([texts[i] for i in rows]))
+        check_texts(texts)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not texts:
+            return np.zeros((0, self.get_embedding_dimension()), dtype=np.float32)
+
+        def encode_batch(batch: list[str]) -> dict[str, torch.Tensor]:
+            return {"embeddings": torch.from_numpy(np.asarray(self._run(self.tokenize(batch))))}
+
+        show = len(texts) >= PROGRESS_BAR_MIN_TEXTS if show_progress_bar is None else show_progress_bar
+        embeddings = encode_in_length_order(texts, encode_batch, batch_size, self.backend, show)["embeddings"].numpy()
         return embeddings[0] if single else embeddings
 
     def tokenize(self, texts: list[str]) -> dict[str, np.ndarray]:
