@@ -139,4 +139,10 @@ def run_with_openvino(graph_path: Path, threads: int | None, device: str | None)
 def load_backend(path: str | Path, backend: str, **options: Any) -> OnnxEncoder:
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
-    return OnnxEncoder(path, backend, **options)
+    try:
+        return OnnxEncoder(path, backend, **options)
+    except ModuleNotFoundError as error:
+        extra = "openvino" if backend == "openvino" else "onnx"
+        raise ModuleNotFoundError(
+            f'backend="{backend}" needs {error.name}, which is not installed: pip install "poolhead[{extra}]"'
+        ) from error
