@@ -63,6 +63,7 @@ def test_graph_lives_inside_the_export(onnx_export):
     assert (onnx_export / "onnx" / config["file"]).is_file()
     assert set(config["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
     assert (onnx_export / "model.safetensors").is_file()  # the torch weights stay beside the graph
+    assert 'poolhead.load("path/to/this/model", backend="onnx")' in (onnx_export / "README.md").read_text()
 
 
 def test_no_graph_says_how_to_write_one(tiny_model_dir, tmp_path):
@@ -131,3 +132,16 @@ def test_export_command_writes_the_graph_beside_the_weights(tiny_model_dir, tmp_
     assert model.encode([]).shape == (0, model.get_embedding_dimension())
     with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         model.encode(TEXTS, batch_size=0)
+
+
+def test_graph_that_disagrees_with_torch_is_not_kept(tiny_model_dir, tmp_path, monkeypatch, one_thread):
+    from poolhead.export import export_sentence_transformer
+    from poolhead.export import onnx as onnx_export
+
+    folder = export_sentence_transformer(tiny_model_dir, "cls", tmp_path / "export")
+    monkeypatch.setattr(onnx_export, "TOLERANCE", -1.0)  # no graph can meet it: stands in for a wrong one
+    with pytest.raises(ValueError, match="the graph was not kept: keep the torch backend"):
+        onnx_export.export_onnx(folder)
+    assert not (folder / "onnx").exists()
+    with pytest.raises(FileNotFoundError, match="holds no ONNX graph"):
+        poolhead.load(folder, backend="openvino")

@@ -28,6 +28,7 @@ ONNX_FOLDER = "onnx"
 ONNX_FILE = "poolhead.onnx"
 CONFIG_FILE = "poolhead_onnx.json"
 OUTPUT_NAME = "sentence_embedding"
+CARD_START = "<!-- poolhead onnx -->"
 #: The graph must give the torch model's embeddings to this tolerance, or it is not kept.
 TOLERANCE = 1e-4
 #: Texts of different lengths, so the example batch has padding and the mask paths are traced.
@@ -66,7 +67,9 @@ def export_onnx(folder: str | Path, *, opset: int | None = None) -> Path:
 
     folder = Path(folder)
     model = load_sentence_transformer(folder, device="cpu")
-    return write_onnx(model, folder / ONNX_FOLDER, opset=opset)
+    path = write_onnx(model, folder / ONNX_FOLDER, opset=opset)
+    add_card_section(folder)
+    return path
 
 
 def write_onnx(model: Any, destination: Path, *, opset: int | None = None) -> Path:
@@ -106,6 +109,32 @@ def write_onnx(model: Any, destination: Path, *, opset: int | None = None) -> Pa
     (destination / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
     check_graph(path, dict(zip(input_names, (t.numpy() for t in inputs), strict=True)), expected, destination)
     return path
+
+
+def add_card_section(folder: Path) -> None:
+    """Tell the model card's readers (on the hub too) that the graph is there and how to run it."""
+    readme = folder / "README.md"
+    if not readme.is_file() or CARD_START in (text := readme.read_text(encoding="utf-8")):
+        return
+    config = json.loads((folder / ONNX_FOLDER / CONFIG_FILE).read_text(encoding="utf-8"))
+    section = f"""{CARD_START}
+## ONNX
+
+`{ONNX_FOLDER}/{ONNX_FILE}` is the whole model (backbone, pooling and any Normalize) as one graph, from
+{", ".join(f"`{name}`" for name in config["inputs"])} (int64, batch x sequence) to `{OUTPUT_NAME}`. Run it
+with onnxruntime or OpenVINO through poolhead:
+
+```python
+import poolhead
+
+model = poolhead.load("path/to/this/model", backend="onnx")  # or backend="openvino"
+embeddings = model.encode(["A sentence.", "Another one."])
+```
+
+or on its own: tokenize with this folder's tokenizer (padding, truncation to {config["max_seq_length"]} tokens)
+and feed the graph.
+"""
+    readme.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
 
 
 def exportable_sentence() -> str:
