@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from poolhead.errors import UserFileNotFoundError, UserValueError
 from poolhead.export.onnx import CONFIG_FILE, ONNX_FOLDER
 
 BACKENDS = ("torch", "onnx", "openvino")
@@ -43,7 +44,7 @@ class OnnxEncoder:
         elif backend == "openvino":
             self._run = run_with_openvino(graph_path, threads, provider)
         else:
-            raise ValueError(f"backend {backend!r} is not one OnnxEncoder runs; choose 'onnx' or 'openvino'")
+            raise UserValueError(f"backend {backend!r} is not one OnnxEncoder runs; choose 'onnx' or 'openvino'")
 
     def get_embedding_dimension(self) -> int:
         return int(self.config["embedding_dimension"])
@@ -62,7 +63,7 @@ class OnnxEncoder:
         texts = [texts] if single else list(texts)
         check_texts(texts)
         if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
         if not texts:
             return np.zeros((0, self.get_embedding_dimension()), dtype=np.float32)
 
@@ -85,14 +86,14 @@ def read_onnx_config(folder: Path) -> tuple[dict[str, Any], Path]:
     """The graph's config and path, checked: both are files inside ``folder``."""
     config_path = folder / ONNX_FOLDER / CONFIG_FILE
     if not config_path.is_file():
-        raise FileNotFoundError(
+        raise UserFileNotFoundError(
             f"{folder} has no {ONNX_FOLDER}/{CONFIG_FILE}, so it holds no ONNX graph: write one with "
             f"poolhead.export.onnx.export_onnx({str(folder)!r}) (or poolhead export CKPT OUT --onnx)"
         )
     config = json.loads(config_path.read_text(encoding="utf-8"))
     graph_path = (folder / ONNX_FOLDER / str(config.get("file", ""))).resolve()
     if folder.resolve() not in graph_path.parents or not graph_path.is_file():
-        raise ValueError(f"{config_path} names graph file {config.get('file')!r}, which is not a file inside "
+        raise UserValueError(f"{config_path} names graph file {config.get('file')!r}, which is not a file inside "
                          f"{folder}; export the ONNX graph again")  # fmt: skip
     check_external_data(graph_path, folder)
     return config, graph_path
@@ -109,7 +110,7 @@ def check_external_data(graph_path: Path, folder: Path) -> None:
             if entry.key == "location":
                 target = (graph_path.parent / entry.value).resolve()
                 if folder.resolve() not in target.parents:
-                    raise ValueError(f"{graph_path} reads weights from {entry.value!r}, outside {folder}; "
+                    raise UserValueError(f"{graph_path} reads weights from {entry.value!r}, outside {folder}; "
                                      f"refusing to load it: export the ONNX graph again")  # fmt: skip
 
 
@@ -138,7 +139,7 @@ def run_with_openvino(graph_path: Path, threads: int | None, device: str | None)
 
 def load_backend(path: str | Path, backend: str, **options: Any) -> OnnxEncoder:
     if backend not in BACKENDS:
-        raise ValueError(f"backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
+        raise UserValueError(f"backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
     try:
         return OnnxEncoder(path, backend, **options)
     except ModuleNotFoundError as error:

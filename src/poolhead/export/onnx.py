@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from poolhead.errors import UserValueError
 from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS
 
 ONNX_FOLDER = "onnx"
@@ -60,7 +61,7 @@ def export_onnx(folder: str | Path, *, opset: int | None = None) -> Path:
         folder: a poolhead export (or any sentence-transformers folder ``poolhead.load`` reads).
         opset: ONNX opset; default the exporter's.
 
-    Raises ValueError when the model cannot be traced by ``torch.export``, or when the graph's
+    Raises UserValueError when the model cannot be traced by ``torch.export``, or when the graph's
     embeddings differ from the torch model's by more than ``TOLERANCE``; nothing is kept then.
     """
     from poolhead.export.loading import load_sentence_transformer
@@ -102,7 +103,7 @@ def write_onnx(model: Any, destination: Path, *, opset: int | None = None) -> Pa
     except Exception as error:
         shutil.rmtree(destination, ignore_errors=True)
         summary = str(error).split("## Exception summary")[-1].strip().splitlines()[0]
-        raise ValueError(f"torch.onnx.export could not trace {' > '.join(type(m).__name__ for m in model)} "
+        raise UserValueError(f"torch.onnx.export could not trace {' > '.join(type(m).__name__ for m in model)} "
                          f"({summary}); {exportable_sentence()}") from error  # fmt: skip
     config = {"file": ONNX_FILE, "inputs": input_names, "output": OUTPUT_NAME,
               "max_seq_length": model.max_seq_length, "embedding_dimension": int(expected.shape[1])}  # fmt: skip
@@ -155,7 +156,7 @@ def check_graph(path: Path, inputs: dict[str, np.ndarray], expected: np.ndarray,
     difference = float(np.abs(got - expected).max())
     if difference > TOLERANCE:
         shutil.rmtree(destination, ignore_errors=True)
-        raise ValueError(
+        raise UserValueError(
             f"the ONNX graph's embeddings differ from the torch model's by {difference:.1e} (> {TOLERANCE}); "
             f"the graph was not kept: keep the torch backend for this model"
         )
