@@ -135,9 +135,16 @@ def check_inputs(pooler: Pooler, token_embeddings: Tensor, attention_mask: Tenso
             f"attention_mask has shape {tuple(attention_mask.shape)} but token_embeddings have "
             f"(batch, tokens) = {(B, T)}: pass the mask the tokenizer returned with these inputs"
         )
-    if attention_mask.dtype != torch.bool:
+    if attention_mask.dtype != torch.bool and not is_tracing():
         check_binary_mask(attention_mask)
     return attention_mask.to(device=token_embeddings.device, dtype=torch.bool)
+
+
+def is_tracing() -> bool:
+    """True under torch.export / torch.compile, which cannot trace a check on tensor values (an ONNX
+    graph gets its mask from the tokenizer, 0/1 by construction)."""
+    compiler = getattr(torch, "compiler", None)  # older torch has no torch.compiler
+    return any(getattr(compiler, name, lambda: False)() for name in ("is_compiling", "is_exporting"))
 
 
 def check_binary_mask(attention_mask: Tensor) -> None:
