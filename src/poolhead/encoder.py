@@ -86,11 +86,7 @@ class Encoder:
     @torch.inference_mode()
     def encode(self, texts: str | Sequence[str], batch_size: int = 32, show_progress_bar: bool | None = None) -> Tensor:
         """(N, D) float32 CPU tensor of sentence embeddings, in the order of ``texts``."""
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        check_texts(texts)
-        if batch_size < 1:
-            raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts, single = encode_request(texts, batch_size)
         if not texts:
             return torch.empty(0, self.pooler.output_dim)
         truncated = 0
@@ -103,7 +99,7 @@ class Encoder:
             pooled = self.pooler(tokens, mask, hidden_states=hidden_states).float()
             return {"embeddings": F.normalize(pooled, dim=-1) if self.normalize else pooled}
 
-        show = len(texts) >= PROGRESS_BAR_MIN_TEXTS if show_progress_bar is None else show_progress_bar
+        show = progress_bar_wanted(len(texts), show_progress_bar)
         embeddings = encode_in_length_order(texts, encode_batch, batch_size, "encode", show)["embeddings"]
         if truncated:
             warnings.warn(
@@ -141,6 +137,22 @@ def encode_in_length_order(
                 for row, value in zip(rows, values, strict=True):
                     gathered[row] = value
     return results
+
+
+def encode_request(texts: str | Sequence[str], batch_size: int) -> tuple[list[str], bool]:
+    """The texts of an ``encode(texts, batch_size)`` call as a checked list, and whether one text
+    (a plain string) was given: every encoder's ``encode`` accepts the same arguments."""
+    single = isinstance(texts, str)
+    texts = [texts] if single else list(texts)
+    check_texts(texts)
+    if batch_size < 1:
+        raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
+    return texts, single
+
+
+def progress_bar_wanted(num_texts: int, show_progress_bar: bool | None) -> bool:
+    """``None`` shows a bar for large inputs only."""
+    return num_texts >= PROGRESS_BAR_MIN_TEXTS if show_progress_bar is None else show_progress_bar
 
 
 def check_texts(texts: list[Any]) -> None:

@@ -57,20 +57,16 @@ class OnnxEncoder:
         """
         import torch
 
-        from poolhead.encoder import PROGRESS_BAR_MIN_TEXTS, check_texts, encode_in_length_order
+        from poolhead.encoder import encode_in_length_order, encode_request, progress_bar_wanted
 
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        check_texts(texts)
-        if batch_size < 1:
-            raise UserValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts, single = encode_request(texts, batch_size)
         if not texts:
             return np.zeros((0, self.get_embedding_dimension()), dtype=np.float32)
 
         def encode_batch(batch: list[str]) -> dict[str, torch.Tensor]:
             return {"embeddings": torch.from_numpy(np.asarray(self._run(self.tokenize(batch))))}
 
-        show = len(texts) >= PROGRESS_BAR_MIN_TEXTS if show_progress_bar is None else show_progress_bar
+        show = progress_bar_wanted(len(texts), show_progress_bar)
         embeddings = encode_in_length_order(texts, encode_batch, batch_size, self.backend, show)["embeddings"].numpy()
         return embeddings[0] if single else embeddings
 
