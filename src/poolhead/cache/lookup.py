@@ -2,7 +2,8 @@
 
 Nothing is copied when a cache is assembled: each text only records which chunk holds it and
 where its tokens start, so a process's resident memory does not grow with the cache, and the
-processes of one machine read the same pages.
+processes of one machine read the same pages. A lookup reads each text's rows of a chunk read
+from disk straight into its place in the padded batch (store.MappedFile.read_rows).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from poolhead.cache.store import Chunk
+from poolhead.cache.store import Chunk, MappedFile
 
 #: layer key for ``last_hidden_state`` (poolers that read one layer); other keys index ``hidden_states``.
 LAST = -1
@@ -43,18 +44,16 @@ class FeatureCache:
     starts: Tensor  # (N,) its first token's row in that chunk
     lengths: Tensor  # (N,) its number of tokens
     stats: CacheStats = field(default_factory=CacheStats)
+    files: list[MappedFile | None] = field(default_factory=list, repr=False)  # per chunk: its file, None if in RAM
 
     def lookup(self, sentence_ids: Tensor, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor, list | None]:
         """Right-padded (B, T, H) float32 token embeddings, (B, T) mask and, for layer poolers, hidden states."""
         ids = sentence_ids.cpu()
-        starts, lengths = self.starts[ids], self.lengths[ids]
-        positions = torch.arange(int(lengths.max()))
-        mask = positions[None, :] < lengths[:, None]
-        rows = (starts[:, None] + positions[None, :])[mask]  # the real tokens only, row by row
-        owners = self.chunk_of[ids][:, None].expand_as(mask)[mask] if len(self.chunks) > 1 else None
+        starts, lengths, owners = self.starts[ids], self.lengths[ids], self.chunk_of[ids]
+        mask = torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
         # Gather and move in float16 (half the bytes to copy), widen on the device.
         padded = {
-            layer: self._gather(layer, rows, owners, mask).to(device, non_blocking=True).float()
+            layer: self._gather(layer, starts, lengths, owners, mask).to(device, non_blocking=True).float()
             for layer in self.layers
         }
         mask = mask.to(device)
@@ -63,19 +62,26 @@ class FeatureCache:
         hidden_states = [padded.get(i) for i in range(self.num_hidden_states)]
         return padded[self.layers[-1]], mask, hidden_states
 
-    def _gather(self, layer: int, rows: Tensor, owners: Tensor | None, mask: Tensor) -> Tensor:
-        first = self.chunks[0][layer]
-        if owners is None:
-            tokens = first.index_select(0, rows)
-        else:
-            tokens = first.new_empty(len(rows), first.shape[1])
-            for owner in owners.unique().tolist():
-                picked = (owners == owner).nonzero().squeeze(1)
-                tokens.index_copy_(0, picked, self.chunks[owner][layer].index_select(0, rows[picked]))
-        # Copied into zeros by position: measured faster on CPU than a boolean-mask assignment.
-        padded = first.new_zeros(mask.numel(), first.shape[1])
-        padded.index_copy_(0, mask.flatten().nonzero().squeeze(1), tokens)
-        return padded.view(*mask.shape, first.shape[1])
+    def _gather(self, layer: int, starts: Tensor, lengths: Tensor, owners: Tensor, mask: Tensor) -> Tensor:
+        """(B, T, H) float16, zero past each text's length."""
+        hidden = self.chunks[0][layer].shape[1]
+        padded = self.chunks[0][layer].new_zeros(*mask.shape, hidden)
+        for owner in owners.unique().tolist():
+            picked = (owners == owner).nonzero().squeeze(1)
+            file = self.files[owner] if self.files else None
+            if file is not None:  # each text's rows are contiguous: one read into its place
+                spans = zip(picked.tolist(), starts[picked].tolist(), lengths[picked].tolist(), strict=True)
+                for row, start, length in spans:
+                    file.read_rows(f"layer_{layer}", start, padded[row, :length])
+                continue
+            # This run's own features, in RAM: the real tokens' rows, copied into zeros by position
+            # (measured faster on CPU than a boolean-mask assignment).
+            real = mask[picked]
+            positions = torch.arange(mask.shape[1])[None, :]
+            tokens = self.chunks[owner][layer].index_select(0, (starts[picked, None] + positions)[real])
+            places = (picked[:, None] * mask.shape[1] + positions)[real]
+            padded.view(-1, hidden).index_copy_(0, places, tokens)
+        return padded
 
 
 def assemble(
@@ -97,4 +103,5 @@ def assemble(
         chunk_of=torch.from_numpy(owner.astype(np.int64)),
         starts=torch.from_numpy(starts),
         lengths=torch.from_numpy(lengths),
+        files=[chunk.file for chunk in chunks],
     )

@@ -7,9 +7,13 @@ of each text, sorted by its first word, and ``index_rows`` (N,) the row each has
 finding a data set's texts is a binary search over a memory-mapped array, with no list of texts
 to parse.
 
-Layers are read with ``numpy.memmap`` over the file's own byte ranges: no copy is made, pages are
-read from disk only when a lookup touches them, and the processes of one machine share them
-through the page cache. The safetensors metadata carries the cache key and a SHA-256 of every
+Nothing is loaded when a chunk is read: its tensors are views of one copy-on-write memory map of
+the file, and a lookup copies only its batch's rows, with positional reads (``pread``) from the
+page cache, which the processes of one machine share. Reads, not the map, because a touched page
+of a map stays in the process's resident memory, and recent Linux file systems (large folios)
+map up to megabytes around it: lookups spread over a 64 MiB map left all of it resident.
+
+The safetensors metadata carries the cache key and a SHA-256 of every
 tensor. Hashing gigabytes on every run would defeat the memory map, so a chunk's layers are
 verified once (by the process that writes it, or the first that reads it after it changed) and a
 small ``<chunk>.verified`` stamp records the file's size, inode and modification time; a file
@@ -21,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import mmap
 import os
 import struct
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -53,6 +59,7 @@ class Chunk:
     offsets: Tensor  # (N + 1,) int64
     hashes: np.ndarray | None = None  # (N, 2) int64, sorted by the first column
     rows: np.ndarray | None = None  # (N,) int64: the row of each hash
+    file: MappedFile | None = field(default=None, repr=False)  # the file, when read from disk
 
     def __post_init__(self) -> None:
         if self.hashes is None:
@@ -126,19 +133,20 @@ def read_chunk(path: Path, key: str, wanted: np.ndarray | None = None) -> Chunk 
         if set(digests) != {k for k in header if k != "__metadata__"} or not set(INDEX_TENSORS) <= set(digests):
             raise UserValueError("the tensors do not match the recorded checksums")
         verify(path, header, digests, INDEX_TENSORS)
-        index = map_tensors(path, header, INDEX_TENSORS)
+        index = map_tensors(map_file(path), header, INDEX_TENSORS)
         hashes, rows = index["index_hashes"].numpy(), index["index_rows"].numpy()
         if wanted is not None and not (find_rows(hashes, rows, wanted) >= 0).any():
             return None
         if not stamp_matches(path):
             verify(path, header, digests, [k for k in digests if k not in INDEX_TENSORS])
             write_stamp(path)
-        tensors = load_file(str(path))
+        mapped = load_file(str(path))
+        tensors = dict(mapped.tensors)
         offsets = tensors.pop("offsets")
         if offsets.numel() != len(hashes) + 1 or len(rows) != len(hashes):
             raise ValueError("offsets do not match the texts")
         layers = {int(k.removeprefix("layer_")): v for k, v in tensors.items() if k.startswith("layer_")}
-        return Chunk(texts=None, layers=layers, offsets=offsets, hashes=hashes, rows=rows)
+        return Chunk(texts=None, layers=layers, offsets=offsets, hashes=hashes, rows=rows, file=mapped)
     except (SafetensorError, OSError, ValueError, KeyError, json.JSONDecodeError) as error:
         log.warning("feature cache: %s is corrupt (%s); removing it, it will be rebuilt", path.name, error)
         path.unlink(missing_ok=True)
@@ -146,10 +154,45 @@ def read_chunk(path: Path, key: str, wanted: np.ndarray | None = None) -> Chunk 
         return None
 
 
-def load_file(path: str) -> dict[str, Tensor]:
-    """Every tensor of a chunk, memory-mapped (copy-on-write, so nothing writes back to the file)."""
+@dataclass
+class MappedFile:
+    """A chunk file mapped once, copy-on-write (nothing writes back to it); its tensors are views of the
+    map. ``read_rows`` copies rows of a layer into a buffer by positional reads of the same file."""
+
+    tensors: dict[str, Tensor]
+    mapping: mmap.mmap
+    file: BinaryIO
+    starts: dict[str, int]  # tensor name -> its first byte in the file
+
+    def read_rows(self, name: str, first_row: int, out: Tensor) -> None:
+        """Rows ``first_row ...`` of tensor ``name`` into the contiguous ``out`` (as many rows as it holds)."""
+        tensor = self.tensors[name]
+        if not CAN_READ:  # no pread here (Windows): copy from the map
+            out.copy_(tensor[first_row : first_row + len(out)])
+            return
+        row_bytes = tensor[0].numel() * tensor.element_size()
+        buffer = out.view(torch.uint8).numpy()  # bytes, whatever the dtype (numpy has no bfloat16)
+        got = os.preadv(self.file.fileno(), [buffer], self.starts[name] + first_row * row_bytes)
+        if got != buffer.nbytes:
+            raise RuntimeError(f"feature cache: {self.file.name} ended early reading {name}; delete it to rebuild it")
+
+
+CAN_READ = hasattr(os, "preadv")
+
+
+def load_file(path: str) -> MappedFile:
+    """Every tensor of a chunk, as views of one memory map of the file."""
     header, _ = read_header(Path(path))
-    return map_tensors(Path(path), header, [k for k in header if k != "__metadata__"])
+    names = [k for k in header if k != "__metadata__"]
+    file = open(path, "rb")  # kept open for the reads, as long as the chunk is in use
+    mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
+    starts = {name: header[name]["data_offsets"][0] for name in names}
+    return MappedFile(map_tensors(mapping, header, names), mapping, file, starts)
+
+
+def map_file(path: Path) -> mmap.mmap:
+    with open(path, "rb") as file:
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY)
 
 
 def read_header(path: Path) -> tuple[dict, dict]:
@@ -169,14 +212,14 @@ def read_header(path: Path) -> tuple[dict, dict]:
     return header, metadata
 
 
-def map_tensors(path: Path, header: dict, names) -> dict[str, Tensor]:
+def map_tensors(mapping: mmap.mmap, header: dict, names) -> dict[str, Tensor]:
     tensors = {}
     for name in names:
         info = header[name]
-        start, _ = info["data_offsets"]
-        dtype = NUMPY_DTYPES[info["dtype"]]
-        array = np.memmap(path, dtype=dtype, mode="c", offset=start, shape=tuple(info["shape"]))
-        tensor = torch.from_numpy(array)
+        start, end = info["data_offsets"]
+        dtype = np.dtype(NUMPY_DTYPES[info["dtype"]])
+        array = np.frombuffer(mapping, dtype=dtype, count=(end - start) // dtype.itemsize, offset=start)
+        tensor = torch.from_numpy(array.reshape(tuple(info["shape"])))
         tensors[name] = tensor.view(torch.bfloat16) if info["dtype"] == "BF16" else tensor
     return tensors
 
