@@ -405,8 +405,10 @@ def test_cached_training_matches_uncached(tiny_model_dir, data_dir, tmp_path, ca
     assert "feature cache:" in caplog.text and "reused from disk" in caplog.text
     assert cached_logs["cache/hit_rate"] == 0.0 and cached_logs["cache/size_mib"] > 0 and "cache/seconds" in cached_logs
     assert "cache/hit_rate" not in plain_logs
-    # Only float16 storage separates the two runs.
-    assert cached_logs["val/spearman"] == pytest.approx(plain_logs["val/spearman"], abs=0.1)
+    # Only float16 storage separates the two runs. Spearman is logged x100, and float16 rounding swaps
+    # near-tied similarities of the random tiny model (0.1-0.2 apart, seen in repeated runs); the
+    # weights below are the close check.
+    assert cached_logs["val/spearman"] == pytest.approx(plain_logs["val/spearman"], abs=1.0)
     assert cached_logs["train/loss"] == pytest.approx(plain_logs["train/loss"], abs=1e-2)
     for (name, a), (_, b) in zip(cached.pooler.state_dict().items(), plain.pooler.state_dict().items(), strict=False):
         torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-2, msg=name)
