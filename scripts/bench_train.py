@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_rss_mib
 from results_page import printed_text, record, text_block
 from st_reference import read_split, train_cosent
 
@@ -206,11 +207,9 @@ def run_one(args: argparse.Namespace) -> None:
     result = runners[args.run_one]()
     import torch
 
-    # ru_maxrss is in KiB on Linux; dataloader workers, if any, are children.
-    peak_kib = max(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    )
-    result.update(peak_rss_mib=peak_kib / 1024, threads=torch.get_num_threads())
+    # Dataloader workers, if any, are children (ru_maxrss is in KiB on Linux).
+    peak = max(peak_rss_mib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    result.update(peak_rss_mib=peak, threads=torch.get_num_threads())
     print("RESULT " + json.dumps(result), flush=True)
 
 
