@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parts", default="cache,lora", help="comma-separated: cache, lora")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs of the lora part")
     parser.add_argument(
-        "--lora-lr", default="5e-4,2e-3", help="learning rates of the LoRA adapters, comma-separated: one run each"
+        "--lora-lr", default="2e-3,5e-3", help="learning rates of the LoRA adapters, comma-separated: one run each"
     )
     parser.add_argument("--full-lr", type=float, default=5e-5, help="backbone learning rate of the full fine-tune")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
