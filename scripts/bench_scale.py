@@ -1,5 +1,5 @@
-"""What outgrowing one machine costs: the memory-mapped feature cache at 10k-1M sentences, and LoRA
-against full fine-tuning.
+"""What outgrowing one machine costs: the memory-mapped feature cache at 10k-1M sentences, LoRA
+against full fine-tuning, and setting up 100k-1M pairs of data.
 
 cache: a cache folder of N synthetic sentences (random float16 features of a tiny random BERT,
 hidden size 32, 12 tokens each) is written first; then a frozen-backbone attention head trains
@@ -14,11 +14,18 @@ adapters at each of --lora-lr (comma-separated); the verdict takes the LoRA run 
 validation score (measured after training) and compares its test score: the rate is chosen on
 validation, never on test.
 
+data: ``SentencePairDataModule.setup("fit")`` of 100k and 1M synthetic scored pairs, each in a
+fresh process; scripts/bench_scale_data.py says how the pairs are made and why its target reads
+as it does.
+
     python scripts/bench_scale.py --parts cache --json bench_scale.json
     nice -n 5 python scripts/bench_scale.py --parts lora --threads 1 --json bench_scale_lora.json
+    nice -n 5 python scripts/bench_scale.py --parts data --threads 1
 
 Targets: peak RSS at 1M within +10 % of 10k; each of two DDP processes sharing a
-100k cache < 1.2x one process; LoRA within 0.5 of full on STS-B test; its checkpoint <= 1/50.
+100k cache < 1.2x one process; LoRA within 0.5 of full on STS-B test; its checkpoint <= 1/50;
+data setup's peak RSS from 100k to 1M pairs grows by at most the token ids' growth + 10 % of
+its RSS at 100k.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["query", "value
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", default="cache,lora", help="comma-separated: cache, lora")
+    parser.add_argument("--parts", default="cache,lora", help="comma-separated: cache, lora, data")
+    parser.add_argument("--num-proc", type=int, default=None, help="tokenizing processes of the data part")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs of the lora part")
     parser.add_argument(
         "--lora-lr", default="2e-3,5e-3", help="learning rates of the LoRA adapters, comma-separated: one run each"
@@ -240,6 +248,7 @@ def launch(method: str, work: Path, args: argparse.Namespace, lora_lr: float | N
     argv = [sys.executable, __file__, "--run-one", method, "--work", str(work), "--epochs", str(args.epochs)]
     argv += ["--lora-lr", str(lora_lr or 0), "--full-lr", str(args.full_lr)]
     argv += ["--threads", str(args.threads)] if args.threads else []
+    argv += ["--num-proc", str(args.num_proc)] if args.num_proc else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
     results = parse_results(done.stdout)
@@ -264,7 +273,11 @@ def run_one(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     work = Path(args.work)
     args.lora_lr = float(args.lora_lr)
-    if args.run_one.startswith("cache"):
+    if args.run_one == "data":
+        from bench_scale_data import run_data
+
+        run_data(work, args.num_proc, memory)
+    elif args.run_one.startswith("cache"):
         run_cache(args, work, devices=2 if args.run_one == "cache-ddp2" else 1)
     else:
         run_finetune(args, work, lora=args.run_one == "lora")
@@ -287,6 +300,13 @@ def main(argv: list[str] | None = None) -> None:
                 name = "full" if lr is None else f"lora, lr {lr:g}"
                 results["finetune"][name] = launch(method, Path(scratch), args, lora_lr=lr)
                 print(f"  {name}: {results['finetune'][name]}", flush=True)
+        if "data" in parts:
+            sys.path.insert(0, str(REPO / "tests"))
+            from bench_scale_data import data_part
+            from standins import tiny_model_folder
+
+            tiny = tiny_model_folder(Path(scratch) / "tiny-data")
+            results["data"] = data_part(Path(scratch), lambda method, work: launch(method, work, args), tiny)
     record_results(args, results)
 
 

@@ -5,17 +5,51 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler
 
 from poolhead.data.sentences import SentenceTable
 
 
+class PairColumn(Sequence):
+    """One value per pair, held as a numpy array, read like a list (items and equality are Python values)."""
+
+    def __init__(self, values: Sequence | np.ndarray, dtype: Any = None) -> None:
+        self.array = np.asarray(values, dtype=dtype)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index: int) -> Any:  # type: ignore[override]
+        return self.array[index].item()
+
+    def __iter__(self) -> Iterator[Any]:
+        for start in range(0, len(self.array), 2**16):  # a slice at a time: no list of every pair
+            yield from self.array[start : start + 2**16].tolist()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PairColumn):
+            other = other.array
+        if not isinstance(other, (list, tuple, np.ndarray)):
+            return NotImplemented
+        return len(other) == len(self.array) and bool(np.array_equal(self.array, np.asarray(other)))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PairColumn({self.array!r})"
+
+
 class SentencePairs(Dataset):
     """One split's pairs: (sentence_id_a, sentence_id_b, label, pair_id, negative_ids, dataset) per item.
 
     ``pair_id`` is the pair's row index within its split, so a model can drop the pairs that
-    DistributedSampler repeats to give every process the same number of batches.
+    DistributedSampler repeats to give every process the same number of batches. Held as numpy
+    arrays (4 bytes a sentence id), not Python lists: a million pairs cost megabytes, not hundreds.
 
     Args:
         ids_a, ids_b: sentence ids (positions in the data module's ``sentences``).
@@ -34,11 +68,11 @@ class SentencePairs(Dataset):
         negatives: Sequence[Sequence[int]] = (),
         dataset: int = 0,
     ) -> None:
-        self.ids_a = list(ids_a)
-        self.ids_b = list(ids_b)
-        self.labels = list(labels)
-        self.pair_ids = list(pair_ids)
-        self.negatives = [list(column) for column in negatives]
+        self.ids_a = PairColumn(ids_a, np.int32)
+        self.ids_b = PairColumn(ids_b, np.int32)
+        self.labels = PairColumn(labels)
+        self.pair_ids = PairColumn(pair_ids, np.int64)
+        self.negatives = [PairColumn(column, np.int32) for column in negatives]
         self.dataset = dataset
 
     def __len__(self) -> int:
@@ -215,6 +249,5 @@ class LengthGroupedBatchSampler(BatchSampler):
             yield batches[position]
 
 
-def pair_lengths(table: SentenceTable, pairs: SentencePairs) -> list[int]:
-    a, b = table.lengths(pairs.ids_a), table.lengths(pairs.ids_b)
-    return [x + y for x, y in zip(a, b, strict=False)]
+def pair_lengths(table: SentenceTable, pairs: SentencePairs) -> np.ndarray:
+    return table.lengths(pairs.ids_a.array) + table.lengths(pairs.ids_b.array)

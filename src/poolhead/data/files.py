@@ -19,7 +19,9 @@ import yaml
 from datasets import Features, Value
 from datasets.exceptions import DatasetsError
 
+from poolhead.data.arrow_batches import ArrowRows
 from poolhead.data.columns import NEGATIVE, ROLE_NAMES, map_columns
+from poolhead.data.progress import PROGRESS_MIN_BYTES, datasets_progress
 from poolhead.errors import UserFileNotFoundError, UserValueError
 
 #: file suffix -> (``datasets`` builder, builder options)
@@ -53,27 +55,59 @@ HUB_ROWS = RowNaming("row index", 0, "row indices count from 0, as in dataset[i]
 
 @dataclass
 class RawSplit:
-    """The rows of one file (or hub split) as read, before validation."""
+    """The rows of one file (or hub split) as read, before validation.
+
+    The rows stay in ``datasets``' on-disk Arrow table; ``batches`` reads them a batch at a time, so
+    a split of a million pairs never sits in Python lists.
+    """
 
     split: str
     source: str  # a file path or "hub dataset NAME, split SPLIT"
-    columns: dict[str, list[Any]]
+    table: ArrowRows  # the rows as read
     rows: RowNaming
-    #: the columns of the file or split as the data set names them (``columns`` may hold fewer, renamed)
+    #: the columns of the file or split as the data set names them (``names`` may hold fewer, renamed)
     found: list[str] = field(default_factory=list)
+    #: column name as poolhead sees it (a role after ``with_roles``) -> its name in ``dataset``
+    names: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.names is None:
+            self.names = {name: name for name in self.table.column_names}
 
     def __len__(self) -> int:
-        return len(next(iter(self.columns.values()), []))
+        return len(self.table)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.names)
+
+    @property
+    def columns(self) -> dict[str, list[Any]]:
+        """Every column as a list: for small splits only (evaluation sets); training reads ``batches``."""
+        columns: dict[str, list[Any]] = {name: [] for name in self.names}
+        for _, batch in self.batches(list(self.names)):
+            for name, values in batch.items():
+                columns[name] += values
+        return columns
+
+    def batches(self, names: list[str]) -> Iterator[tuple[int, dict[str, list[Any]]]]:
+        """(first row, column name -> values) for consecutive batches of rows, as Python objects."""
+        for start, table in self.table.batches([self.names[name] for name in names]):
+            try:
+                values = [column.to_pylist() for column in table.columns]
+            except (OSError, ValueError) as error:  # pyarrow's JSON reader keeps invalid UTF-8: it fails here
+                raise read_error(self.source, error) from error
+            yield start, dict(zip(names, values, strict=True))
 
     def with_roles(self, mapping: dict[str, str] | None) -> RawSplit:
         """The same rows with columns renamed by a role -> column ``mapping`` (see ``poolhead.data.columns``)."""
-        renames = map_columns(list(self.columns), mapping, self.source)
-        columns = {
-            renames.get(name, name): values
-            for name, values in self.columns.items()
+        renames = map_columns(list(self.names), mapping, self.source)
+        names = {
+            renames.get(name, name): column
+            for name, column in self.names.items()
             if name not in renames.values() or name in renames
         }
-        return RawSplit(self.split, self.source, columns, self.rows, self.found or list(self.columns))
+        return RawSplit(self.split, self.source, self.table, self.rows, self.found or list(self.names), names)
 
 
 def is_local(path: str) -> bool:
@@ -153,28 +187,22 @@ def read_file(file: Path, split: str) -> RawSplit:
     if builder == "csv":
         options.update(csv_as_text(file, options.get("sep", ",")))
     try:
-        with quiet_datasets():
+        with datasets_progress(file.stat().st_size >= PROGRESS_MIN_BYTES):
             dataset = datasets.load_dataset(builder, data_files=str(file), split="train", **options)
-        # pyarrow's JSON reader leaves invalid UTF-8 in place; it only fails here, on conversion.
-        columns = dataset.to_dict()
     except (DatasetsError, OSError, ValueError) as error:  # datasets wraps the reader's error; unwrap it
         if suffix in (".jsonl", ".json"):
             check_json_lines(file)
         raise read_error(file, error) from error
     rows = {".csv": CSV_ROWS, ".tsv": CSV_ROWS, ".parquet": PARQUET_ROWS}.get(suffix, JSON_ROWS)
-    return RawSplit(split=split, source=str(file), columns=columns, rows=rows)
+    # Only the names of its files are kept: the dataset goes, and with it the memory map of its table.
+    return RawSplit(split=split, source=str(file), table=ArrowRows.of(dataset), rows=rows)
 
 
 @contextmanager
 def quiet_datasets() -> Iterator[None]:
     """No "Generating train split" bar per file: a data module reads several small files at once."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
+    with datasets_progress(False):
         yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
 
 
 def csv_as_text(file: Path, sep: str) -> dict[str, Any]:
@@ -304,7 +332,7 @@ def read_hub_split(
 ) -> list[RawSplit]:
     """A split of a hub dataset; ``role`` (train / validation / test) names the setting to change in errors.
 
-    Only the columns that fill a role are read (selected and renamed by ``datasets``, without a copy).
+    Only the columns that fill a role are read.
     """
     dataset = load_hub_dataset(path, cache, subset, revision)
     if split not in dataset:
@@ -318,8 +346,8 @@ def read_hub_split(
     found = list(table.column_names)
     renames = map_columns(found, columns, source)
     kept = [name for name in found if name in renames or _is_role(name) and name not in renames.values()]
-    table = table.select_columns(kept).rename_columns({name: renames[name] for name in kept if name in renames})
-    return [RawSplit(split=split, source=source, columns=table.to_dict(), rows=HUB_ROWS, found=found)]
+    names = {renames.get(name, name): name for name in kept}
+    return [RawSplit(split=split, source=source, table=ArrowRows.of(table), rows=HUB_ROWS, found=found, names=names)]
 
 
 def _is_role(name: str) -> bool:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
+import numpy as np
 from torch import Tensor
 from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
 from poolhead.backbone import resolve_max_length, transformer_folder
+from poolhead.data.token_ids import FEATURE_KEYS, TokenIds, TokenRows
 from poolhead.errors import UserTypeError
 
-#: what the backbone's forward takes from a tokenizer; token_type_ids only when the tokenizer makes them
-FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+__all__ = ["FEATURE_KEYS", "SentenceTable", "load_tokenizer"]
 
 
 def load_tokenizer(
@@ -56,48 +56,60 @@ class SentenceTable:
     """Unique sentences and their token ids (unpadded); a sentence's id is its position.
 
     Ids stay stable as sentences are added (a later ``setup("test")`` only appends), so features
-    cached by id remain valid.
+    cached by id remain valid. Token ids sit in flat arrays (``TokenIds``); the sentences in one
+    list, found again through a dict keyed by the sentence itself, which holds no second copy of
+    the text (a hash digest per sentence would add one object per sentence instead).
 
     Args:
         tokenizer: a loaded tokenizer.
         max_length: longer sentences are truncated to this many tokens.
+        num_proc: processes that tokenize (``datasets.map``); None tokenizes in this process.
     """
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int, num_proc: int | None = None) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.num_proc = num_proc
         self.sentences: list[str] = []
-        self.encodings: dict[str, list[list[int]]] = {}
         self._ids: dict[str, int] = {}
         # Padded positions are masked out, so any id works where a tokenizer has no pad token (GPT-2).
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.fill = {"input_ids": pad_id or 0, "attention_mask": 0, "token_type_ids": tokenizer.pad_token_type_id}
+        fill = {"input_ids": pad_id or 0, "attention_mask": 0, "token_type_ids": tokenizer.pad_token_type_id}
+        self.tokens = TokenIds(fill)
 
     def __len__(self) -> int:
         return len(self.sentences)
 
+    @property
+    def encodings(self) -> dict[str, TokenRows]:
+        """Tokenizer output -> the unpadded ids of every sentence (``encodings["input_ids"][i]``)."""
+        return self.tokens.rows()
+
+    def ids_of(self, texts: Sequence[str]) -> np.ndarray:
+        """Ids (int32) of ``texts``; sentences not seen before are appended, to be tokenized by ``tokenize_new``."""
+        ids = np.empty(len(texts), dtype=np.int32)
+        known, sentences = self._ids, self.sentences
+        for position, text in enumerate(texts):
+            number = known.setdefault(text, len(sentences))
+            if number == len(sentences):
+                sentences.append(text)
+            ids[position] = number
+        return ids
+
+    def tokenize_new(self, progress: bool = False) -> None:
+        """Tokenize, in one batched ``map``, the sentences appended since the last call."""
+        new = self.sentences[len(self.tokens) :]
+        self.tokens.extend(self.tokenizer, new, self.max_length, self.num_proc, progress)
+
     def add(self, texts: Sequence[str]) -> list[int]:
         """Ids of ``texts``; sentences not seen before are tokenized (in one batched call) and appended."""
-        new = [text for text in dict.fromkeys(texts) if text not in self._ids]
-        if new:
-            tokenized = self.tokenizer(new, truncation=True, max_length=self.max_length, padding=False)
-            for key in FEATURE_KEYS:
-                if key in tokenized:
-                    self.encodings.setdefault(key, []).extend(tokenized[key])
-            for text in new:
-                self._ids[text] = len(self.sentences)
-                self.sentences.append(text)
-        return [self._ids[text] for text in texts]
+        ids = self.ids_of(texts)
+        self.tokenize_new()
+        return ids.tolist()
 
-    def lengths(self, ids: Sequence[int]) -> list[int]:
-        input_ids = self.encodings["input_ids"]
-        return [len(input_ids[i]) for i in ids]
+    def lengths(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        return self.tokens.lengths(ids)
 
-    def pad(self, ids: Sequence[int]) -> dict[str, Tensor]:
+    def pad(self, ids: Sequence[int] | np.ndarray) -> dict[str, Tensor]:
         """Right-padded features of sentences ``ids``, as long as the longest of them."""
-        longest = max(self.lengths(ids))
-        features = {}
-        for key, rows in self.encodings.items():
-            fill = self.fill[key]
-            features[key] = torch.tensor([rows[i] + [fill] * (longest - len(rows[i])) for i in ids], dtype=torch.long)
-        return features
+        return self.tokens.pad(ids)

@@ -11,13 +11,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from poolhead.data.batching import SentencePairs
 from poolhead.data.columns import DataShape, shape_of
 from poolhead.data.files import RawSplit, is_dataset_repository, is_local, read_hub_split, read_local_split
+from poolhead.data.pair_sentences import sentence_ids
+from poolhead.data.progress import progress_wanted
+from poolhead.data.row_checks import CheckedRows, check_rows
 from poolhead.data.sentences import SentenceTable
-from poolhead.data.validation import PairRows, seeded_subset, validate_split
+from poolhead.data.validation import seeded_subset
 from poolhead.errors import UserFileNotFoundError, UserValueError
 
 log = logging.getLogger(__name__)
@@ -99,7 +103,7 @@ class DatasetSource:
             return None
         if self.train_num_labels is not None:
             return self.train_num_labels
-        return max(max(pairs.labels) for pairs in self.pairs.values()) + 1
+        return max(int(pairs.labels.array.max()) for pairs in self.pairs.values()) + 1
 
     @property
     def num_negatives(self) -> int:
@@ -120,23 +124,25 @@ class DatasetSource:
     def load(self, role: str, dataset_index: int, table: SentenceTable, empty_sentences: str, seed: int) -> None:
         """Read, check, limit and tokenize the split playing ``role``, into ``pairs[role]``."""
         split = self.split_names[role]
-        rows, dropped = self._validate(self._read(split, role), empty_sentences)
-        if not rows.labels:
+        raws = self._read(split, role)
+        progress = progress_wanted(sum(len(raw) for raw in raws))
+        rows, dropped = self._validate(raws, empty_sentences, progress)
+        if not len(rows.labels):
             raise UserValueError(
                 f"split {split!r} of {self.path} has no pairs left to use (dropped {dropped} with empty sentences)"
             )
         if dropped:
             self.dropped[split] = dropped
         if role == "train" and self.kind == "label":
-            self.train_num_labels = max(rows.labels) + 1
+            self.train_num_labels = int(rows.labels.max()) + 1
         if role == "train" and self.positives_only:
             rows = self._positives(rows)
         rows = _limit(rows, self.limit_train_pairs if role == "train" else self.limit_eval_pairs, seed)
+        texts = [self.shape.first, self.shape.second, *self.shape.negatives]
+        ids = sentence_ids(raws, rows.rows, texts, table, progress)
+        table.tokenize_new(progress)
+        self.pairs[role] = SentencePairs(ids[0], ids[1], rows.labels, rows.rows, ids[2:], dataset_index)
         count = len(rows.labels)
-        ids = table.add([*rows.sentence1, *rows.sentence2, *(text for column in rows.negatives for text in column)])
-        negatives = [ids[count * (k + 2) : count * (k + 3)] for k in range(len(rows.negatives))]
-        pairs = SentencePairs(ids[:count], ids[count : 2 * count], rows.labels, rows.rows, negatives, dataset_index)
-        self.pairs[role] = pairs
         log.info("%s split %r: %d pairs, %d unique sentences so far", self.path, split, count, len(table))
 
     def _read(self, split: str, role: str) -> list[RawSplit]:
@@ -149,27 +155,22 @@ class DatasetSource:
             return read_local_split(self.path, split, role, self.columns)
         return read_hub_split(self.path, split, role, self._hub, self.subset, self.revision, self.columns)
 
-    def _validate(self, raws: list[RawSplit], empty_sentences: str) -> tuple[PairRows, int]:
+    def _validate(self, raws: list[RawSplit], empty_sentences: str, progress: bool) -> tuple[CheckedRows, int]:
         """All files of a split, checked and joined; pair ids run on across files (shards)."""
-        joined = PairRows([], [], [], [])
-        offset = dropped = 0
+        parts, offset, dropped = [], 0, 0
         for raw in raws:
-            self._check_shape(shape_of(list(raw.columns), raw.source, raw.found), raw.source)
-            rows = validate_split(raw, empty_sentences, self.score_scale)
-            joined.sentence1 += rows.sentence1
-            joined.sentence2 += rows.sentence2
-            joined.labels += rows.labels
-            joined.rows += [offset + row for row in rows.rows]
-            if not joined.negatives:
-                joined.negatives = [[] for _ in rows.negatives]
-            for column, more in zip(joined.negatives, rows.negatives, strict=True):  # _check_shape: same count
-                column += more
+            self._check_shape(shape_of(raw.column_names, raw.source, raw.found), raw.source)
+            rows = check_rows(raw, empty_sentences, self.score_scale, np.float32, progress)
+            parts.append(CheckedRows(rows.rows + offset, rows.labels))
             offset += len(raw)
             if rows.dropped_empty:
                 dropped += rows.dropped_empty
                 skipped = f"skipped {rows.dropped_empty} pair(s) with an empty sentence"
                 rank_zero_warn(f"{raw.source}: {skipped} (empty_sentences='skip')")
-        return joined, dropped
+        if len(parts) == 1:
+            return parts[0], dropped
+        joined = (np.concatenate([getattr(part, name) for part in parts]) for name in ("rows", "labels"))
+        return CheckedRows(*joined), dropped
 
     def _check_shape(self, shape: DataShape, source: str) -> None:
         if self.score_scale is not None and shape.kind != "score":
@@ -186,15 +187,15 @@ class DatasetSource:
                 f"{_described(self.shape.kind, self.shape)}; every split of one data set needs the same shape"
             )
 
-    def _positives(self, rows: PairRows) -> PairRows:
+    def _positives(self, rows: CheckedRows) -> CheckedRows:
         if self.kind != "label":
             raise UserValueError(
                 f"dataset {self.name!r}: positives_only keeps the pairs labelled 1, but it has "
                 f"{_described(self.kind)}; "
                 f"drop positives_only (for scores, in_batch_negatives takes loss_kwargs {{min_score: 0.8}})"
             )
-        keep = [i for i, label in enumerate(rows.labels) if label == 1]
-        if not keep:
+        keep = np.flatnonzero(rows.labels == 1)
+        if not len(keep):
             raise UserValueError(
                 f"dataset {self.name!r}: positives_only found no pair labelled 1 in {self.train_split!r}"
             )
@@ -210,16 +211,14 @@ def _described(kind: str | None, shape: DataShape | None = None) -> str:
     return f"(anchor, positive) pairs{negatives}"
 
 
-def _limit(rows: PairRows, limit: int | None, seed: int) -> PairRows:
+def _limit(rows: CheckedRows, limit: int | None, seed: int) -> CheckedRows:
     if limit is None or limit >= len(rows.labels):
         return rows
-    return _subset(rows, seeded_subset(len(rows.labels), limit, seed))
+    return _subset(rows, np.asarray(seeded_subset(len(rows.labels), limit, seed), dtype=np.int64))
 
 
-def _subset(rows: PairRows, keep: list[int]) -> PairRows:
-    pick = [[values[i] for i in keep] for values in (rows.sentence1, rows.sentence2, rows.labels, rows.rows)]
-    negatives = [[column[i] for i in keep] for column in rows.negatives]
-    return PairRows(*pick, dropped_empty=rows.dropped_empty, negatives=negatives)
+def _subset(rows: CheckedRows, keep: np.ndarray) -> CheckedRows:
+    return CheckedRows(rows.rows[keep], rows.labels[keep], dropped_empty=rows.dropped_empty)
 
 
 def build_sources(datasets: list[dict[str, Any]], defaults: dict[str, Any]) -> list[DatasetSource]:
