@@ -8,9 +8,8 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
-from transformers import get_linear_schedule_with_warmup
 
 from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
@@ -27,6 +26,7 @@ from poolhead.objectives import (
     combined_metric,
     plan_objectives,
 )
+from poolhead.optimisation import configure_optimization
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 from poolhead.resume import STEP_SEED_KEY, step_random_state, step_seed
@@ -328,30 +328,7 @@ class PoolingModule(L.LightningModule):
     # --- optimisation ----------------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, Any]:
-        head = [(n, p) for n, p in self.named_parameters() if not n.startswith(BACKBONE_PREFIX) and p.requires_grad]
-        groups = _decay_groups(head, self.hparams.lr, self.hparams.weight_decay)
-        if not self.freeze_backbone:
-            body = [(n, p) for n, p in self.named_parameters() if n.startswith(BACKBONE_PREFIX) and p.requires_grad]
-            groups += _decay_groups(body, self.hparams.backbone_lr, self.hparams.weight_decay)
-        groups = [g for g in groups if g["params"]]
-        if not groups:
-            raise UserValueError(
-                f"nothing to train: pooler '{self.pooler.name}' has no parameters and the backbone is frozen; "
-                f"choose a learnable head (attention, latent_attention, weighted_layer) or set freeze_backbone=false"
-            )
-        if not self.freeze_backbone and not self.trainer.gradient_clip_val:
-            # Measured (scripts/sweep_finetune.py): MiniLM + CoSENT, 4 epochs at lr 2e-5 scores
-            # 84.75 on STS-B test unclipped, 86.22 clipped: the same as sentence-transformers'
-            # trainer, whose Hugging Face Trainer clips at norm 1 by default.
-            rank_zero_warn(
-                "fine-tuning the backbone without gradient clipping: pair losses give gradient norms of 50-150 "
-                "and the fine-tune learns less; set trainer.gradient_clip_val=1.0 (--trainer.gradient_clip_val 1.0), "
-                "as Hugging Face's Trainer and sentence-transformers do by default"
-            )
-        optimizer = torch.optim.AdamW(groups)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimization(self, BACKBONE_PREFIX)
 
     # --- checkpoints -----------------------------------------------------------------------
 
@@ -397,13 +374,3 @@ class PoolingModule(L.LightningModule):
 def _kind_of_loss(loss: torch.nn.Module) -> str:
     kind = getattr(loss, "label_kind", "score")
     return "score" if kind == "any" else kind
-
-
-def _decay_groups(named: list[tuple[str, Tensor]], lr: float, weight_decay: float) -> list[dict[str, Any]]:
-    # Decay matrices only: decaying biases, norms or layer logits pulls them to 0 for no benefit.
-    decay = [p for _, p in named if p.ndim >= 2]
-    no_decay = [p for _, p in named if p.ndim < 2]
-    return [
-        {"params": decay, "lr": lr, "weight_decay": weight_decay},
-        {"params": no_decay, "lr": lr, "weight_decay": 0.0},
-    ]
