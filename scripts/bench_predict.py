@@ -10,8 +10,8 @@ wall-clock also counts the time other processes held the core, the CPU seconds o
 the verdict is on CPU time and the wall-clock ratios are shown beside it. Both are warmed up first
 (imports, first allocations). predict's time is the whole ``encode_corpus`` call (loading
 the model and the file, building the Trainer, writing the shards), encode's is ``model.encode`` on
-a model already loaded. Memory: ``encode_corpus`` of N texts in a fresh process each, peak
-resident memory from ``os.wait4``, with the tiny random BERT of the tests.
+a model already loaded. Memory: ``encode_corpus`` of N texts in a fresh process each, its peak
+resident memory (VmHWM, reported by that process), with the tiny random BERT of the tests.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 from poolhead.corpus import encode_corpus
+from peak_memory import peak_rss_mib
 encode_corpus(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=32, accelerator="cpu", devices=1, progress=False)
+print("peak RSS MiB", peak_rss_mib())
 """
 
 
@@ -106,17 +108,18 @@ def speed_ratios(seconds: dict[str, list[float]]) -> list[float]:
 def peak_rss(model_path: str, sizes: list[int], texts: list[str]) -> dict[int, float]:
     """Peak resident MiB of a fresh ``encode_corpus`` process per corpus size."""
     peaks = {}
-    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    path = os.pathsep.join([str(REPO / "src"), str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-predict-rss-") as folder:
             corpus = write_corpus(distinct(texts, size), Path(folder) / "corpus.parquet")
             args = [sys.executable, "-c", CHILD, model_path, str(corpus), str(Path(folder) / "out")]
             started = time.perf_counter()
-            process = subprocess.Popen(args, env=env)
-            _, status, usage = os.wait4(process.pid, 0)
-            if status != 0:
-                raise RuntimeError(f"encode_corpus of {size} texts failed (status {status})")
-            peaks[size] = usage.ru_maxrss / 1024  # KiB on Linux
+            # The child reports its own peak: ru_maxrss from wait4 would carry this (larger) process's peak.
+            child = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+            if child.returncode != 0:
+                raise RuntimeError(f"encode_corpus of {size} texts failed:\n{child.stderr[-3000:]}")
+            peaks[size] = float(child.stdout.strip().splitlines()[-1].removeprefix("peak RSS MiB "))
             print(f"  {size} texts: peak {peaks[size]:.0f} MiB, {time.perf_counter() - started:.0f} s", flush=True)
     return peaks
 
