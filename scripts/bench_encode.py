@@ -11,7 +11,7 @@ the ratio of the two times.
 
 With ``--predict``, it measures ``poolhead predict`` instead (scripts/bench_predict.py):
 
-    nice -n 5 python scripts/bench_encode.py --predict --threads 1 --num-texts 4000 --repeats 2
+    nice -n 5 python scripts/bench_encode.py --predict --threads 1 --num-texts 4000 --repeats 7
 
 With ``--backend``, it times one export through torch, ONNX Runtime and OpenVINO instead
 (scripts/bench_backends.py; needs poolhead[onnx,openvino]):

@@ -4,6 +4,8 @@
 over (random lengths, padding on one side, whatever values sit under the padding).
 ``hub_cache_standin`` lays a tiny model out exactly as ``huggingface_hub`` stores a
 download, so ``Encoder("emilyalsentzer/Bio_ClinicalBERT")`` runs the real hub code path.
+``hub_dataset_cache_standin`` puts a folder laid out as a hub dataset repository where
+``datasets`` keeps a hub dataset it has loaded, so ``load_dataset("org/name")`` finds it offline.
 ``tiny_model_folder`` saves the same tiny BERT as a plain model folder (also used by
 scripts/bench_memory.py --tiny).
 """
@@ -137,3 +139,26 @@ def tiny_model_folder(folder: Path) -> str:
     tiny_bert(tokenizer.vocab_size, max_position_embeddings=128).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+def hub_dataset_cache_standin(datasets_cache: Path, repo_id: str, repository: Path) -> Path:
+    """Prepare ``repository`` (a folder laid out as the hub dataset ``repo_id``: README.md with ``configs``,
+    data files) in ``datasets_cache`` as ``datasets`` prepares a hub dataset it loaded online.
+
+    Offline, ``datasets.load_dataset(repo_id)`` does not look at the hub cache (it refuses to
+    reach the hub before any download); it reloads the newest dataset prepared under
+    ``<HF_DATASETS_CACHE>/<org>___<name>/<config>/<version>/<hash>/`` (``CachedDatasetModuleFactory``
+    and ``packaged_modules/cache`` in datasets/load.py). An online load of ``repo_id`` writes there;
+    here the local folder is prepared (under its own name, which must be the repository's) and
+    moved to that place.
+
+    Returns:
+        the dataset's folder in the cache.
+    """
+    import datasets
+
+    org, name = repo_id.split("/")
+    if repository.name != name:
+        raise ValueError(f"the repository folder must be named {name!r} (datasets names the Arrow files after it)")
+    datasets.load_dataset_builder(str(repository), cache_dir=str(datasets_cache)).download_and_prepare()
+    return (datasets_cache / name).rename(datasets_cache / f"{org}___{name}")

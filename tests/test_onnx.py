@@ -1,8 +1,9 @@
 """The whole embedding pipeline as one ONNX graph, run by onnxruntime and OpenVINO, gives the torch export's embeddings.
 
-One export (and one ONNX export) per pooler, of the real MiniLM at max_length 32: an attention
-head, a head that mixes several layers, a fixed strategy poolhead computes from two layers and
-one sentence-transformers computes itself.
+One export (and one ONNX export) of the real MiniLM at max_length 32 per pooler in the registry, fixed
+and learned, plus weighted_layer over a fixed inner pooler (exported as sentence-transformers' own
+modules, not poolhead's). Learned heads get random weights, not their init: every head starts as mean
+pooling, and a graph that silently computed the mean would then pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 import poolhead
+from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS
 
 TEXTS = [
     "A man is playing a guitar.",
@@ -19,35 +21,81 @@ TEXTS = [
     "short",
     "Two women are sitting on a bench in the park.",
 ]
-POOLERS = {
+LEARNED = {
     "attention": {"name": "attention", "num_heads": 4},
-    "layer_mix": {"name": "weighted_layer", "inner": "attention", "layers": [-1, -2, -3]},
-    "first_last_avg": "first_last_avg",
-    "mean": "mean",
+    "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2, "mlp_ratio": 1.0},
+    "token_interaction": {"name": "token_interaction", "num_heads": 4, "num_blocks": 2},
+    "weighted_layer": {"name": "weighted_layer", "inner": {"name": "attention", "num_heads": 4}, "layers": [-1, -3]},
+    "weighted_layer_mean": {"name": "weighted_layer", "inner": "mean", "layers": [1, -2, -1]},
 }
+POOLERS = {**{name: name for name in FIXED_POOLERS}, **LEARNED}
 
 
-@pytest.fixture(scope="module", params=list(POOLERS))
-def onnx_export(request, minilm_path, tmp_path_factory):
+def with_random_weights(pooler, seed: int):
+    """``pooler`` with every parameter drawn at random (matrices at 1/sqrt(fan-in), vectors at 1)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in pooler.parameters():
+            scale = parameter.shape[-1] ** -0.5 if parameter.dim() > 1 else 1.0
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
+    return pooler
+
+
+def test_every_registered_pooler_is_exported():
+    assert {config if isinstance(config, str) else config["name"] for config in POOLERS.values()} == {
+        *FIXED_POOLERS,
+        *LEARNED_POOLERS,
+    }
+
+
+@pytest.fixture(scope="module")
+def minilm_backbone(minilm_path):
     import torch
 
     from poolhead.backbone import load_backbone
-    from poolhead.export import export_sentence_transformer
-    from poolhead.export.onnx import export_onnx
 
     torch.set_num_threads(1)
-    backbone = load_backbone(minilm_path, max_length=32)
-    folder = tmp_path_factory.mktemp(f"onnx-{request.param}") / "export"
-    export_sentence_transformer(backbone, POOLERS[request.param], folder, normalize=True)
-    export_onnx(folder)
-    return folder
+    return load_backbone(minilm_path, max_length=32)
+
+
+@pytest.fixture(scope="module")
+def mean_embeddings(minilm_backbone):
+    return poolhead.Encoder(minilm_backbone, "mean", normalize=True, device="cpu").encode(TEXTS).numpy()
+
+
+@pytest.fixture(scope="module")
+def onnx_export(minilm_backbone, tmp_path_factory):
+    """pooler name -> (export folder with its ONNX graph, the torch export's embeddings of TEXTS); each made once."""
+    import torch
+
+    from poolhead.export import export_sentence_transformer
+    from poolhead.export.onnx import export_onnx
+    from poolhead.pooling.registry import resolve_pooler
+
+    exports = {}
+
+    def export_of(name: str):
+        if name not in exports:
+            torch.set_num_threads(1)
+            pooler = resolve_pooler(POOLERS[name], minilm_backbone.hidden_size)
+            folder = tmp_path_factory.mktemp(f"onnx-{name}") / "export"
+            export_sentence_transformer(minilm_backbone, with_random_weights(pooler, seed=len(name)), folder,
+                                        normalize=True)  # fmt: skip
+            export_onnx(folder)
+            exports[name] = folder, poolhead.load(folder, device="cpu").encode(TEXTS, convert_to_numpy=True)
+        return exports[name]
+
+    return export_of
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
-def test_backend_gives_the_torch_embeddings(onnx_export, backend, one_thread):
-    expected = poolhead.load(onnx_export, device="cpu").encode(TEXTS, convert_to_numpy=True)
-    model = poolhead.load(onnx_export, backend=backend, threads=1)
+@pytest.mark.parametrize("pooler", list(POOLERS))
+def test_backend_gives_the_torch_embeddings(onnx_export, pooler, backend, one_thread):
+    folder, expected = onnx_export(pooler)
+    model = poolhead.load(folder, backend=backend, threads=1)
     got = model.encode(TEXTS, batch_size=2)
     assert got.shape == expected.shape == (len(TEXTS), model.get_embedding_dimension())
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
@@ -56,14 +104,24 @@ def test_backend_gives_the_torch_embeddings(onnx_export, backend, one_thread):
 
 
 @pytest.mark.integration
-def test_graph_lives_inside_the_export(onnx_export):
+@pytest.mark.parametrize("pooler", list(LEARNED))
+def test_random_heads_are_not_the_mean(onnx_export, pooler, mean_embeddings):
+    """The premise of the comparison above: with these weights a head's embeddings are not mean pooling's."""
+    _, expected = onnx_export(pooler)
+    assert np.abs(expected - mean_embeddings).max() > 0.05
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("pooler", ["mean", "weighted_layer"])
+def test_graph_lives_inside_the_export(onnx_export, pooler):
     import json
 
-    config = json.loads((onnx_export / "onnx" / "poolhead_onnx.json").read_text())
-    assert (onnx_export / "onnx" / config["file"]).is_file()
+    folder, _ = onnx_export(pooler)
+    config = json.loads((folder / "onnx" / "poolhead_onnx.json").read_text())
+    assert (folder / "onnx" / config["file"]).is_file()
     assert set(config["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
-    assert (onnx_export / "model.safetensors").is_file()  # the torch weights stay beside the graph
-    assert 'poolhead.load("path/to/this/model", backend="onnx")' in (onnx_export / "README.md").read_text()
+    assert (folder / "model.safetensors").is_file()  # the torch weights stay beside the graph
+    assert 'poolhead.load("path/to/this/model", backend="onnx")' in (folder / "README.md").read_text()
 
 
 def test_no_graph_says_how_to_write_one(tiny_model_dir, tmp_path):
@@ -106,7 +164,9 @@ def test_head_that_cannot_trace_is_refused_with_the_ones_that_can(tiny_model_dir
 
     model = to_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2})
     model[1].pooler = ThresholdPooling()  # poolhead's exports hold registered poolers only; this one is in memory
-    with pytest.raises(ValueError, match=r"could not trace.*poolhead's own poolers \(cls, .*weighted_layer\)"):
+    with pytest.raises(
+        ValueError, match=r"could not trace.*poolhead's own poolers \(cls, .*weighted_layer\) export.*because"
+    ):
         write_onnx(model, tmp_path / "onnx")
     assert not (tmp_path / "onnx").exists()
 

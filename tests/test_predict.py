@@ -121,6 +121,86 @@ def test_predict_safetensors_shards_and_cli(tiny_export, corpus_csv, tmp_path, o
     assert "column 'body' not found (columns: doc_id, text); set --column" in capsys.readouterr().err
 
 
+HUB_CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: data/train-*.csv
+  - split: test
+    path: data/test.csv
+---
+# corpus: the texts of corpus.csv as a hub dataset repository, the train split in two files
+"""
+
+
+@pytest.fixture
+def hub_corpus(corpus_csv, tmp_path, monkeypatch) -> Path:
+    """``someorg/corpus`` on an offline machine: the rows of corpus.csv, as datasets keeps a hub dataset it loaded.
+
+    Returns the folder laid out as the hub repository (train = corpus.csv's rows in two files, test = 3 others).
+    """
+    import datasets.config
+    import huggingface_hub.constants
+    from standins import hub_dataset_cache_standin
+
+    home = tmp_path / "hf"
+    # datasets and huggingface_hub read these at import: their module constants are patched too.
+    for variable, value in {
+        "HF_HOME": home,
+        "HF_DATASETS_CACHE": home / "datasets",
+        "HF_HUB_CACHE": home / "hub",
+    }.items():
+        monkeypatch.setenv(variable, str(value))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", home / "datasets")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    with open(corpus_csv[0], newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    repository = tmp_path / "repository" / "corpus"
+    (repository / "data").mkdir(parents=True)
+    (repository / "README.md").write_text(HUB_CARD, encoding="utf-8")
+    parts = {"train-00000.csv": rows[:20], "train-00001.csv": rows[20:], "test.csv": [["t-0", "A test text."]] * 3}
+    for name, part in parts.items():
+        with open(repository / "data" / name, "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *part])
+    hub_dataset_cache_standin(home / "datasets", "someorg/corpus", repository)
+    return repository
+
+
+def predict_command(export: Path, source: str, out: Path, *options: str) -> list[str]:
+    return ["predict", "--model", str(export), "--input", source, "--output", str(out), "--id-column", "doc_id",
+            "--batch-size", "8", "--shard-size", str(SHARD_SIZE), "--accelerator", "cpu", "--devices", "1",
+            "--no-progress", *options]  # fmt: skip
+
+
+def test_predict_reads_a_hub_dataset_offline_as_it_reads_a_local_file(
+    tiny_export, corpus_csv, hub_corpus, tmp_path, one_thread, capsys
+):
+    from poolhead.cli import main
+    from poolhead.corpus import read_embeddings
+
+    assert main(predict_command(tiny_export, "someorg/corpus", tmp_path / "hub")) == 0
+    assert f"{NUM_TEXTS} texts, 2 shards" in capsys.readouterr().out
+    encode(tiny_export, corpus_csv[0], tmp_path / "local")
+    hub_ids, hub_embeddings = read_embeddings(tmp_path / "hub")
+    local_ids, local_embeddings = read_embeddings(tmp_path / "local")
+    assert hub_ids == local_ids == [f"doc-{i}" for i in range(NUM_TEXTS)]
+    np.testing.assert_allclose(hub_embeddings, local_embeddings, atol=1e-6, rtol=0)
+
+    # The repository folder itself reads as the hub id does; --split picks another split.
+    assert main(predict_command(tiny_export, str(hub_corpus), tmp_path / "folder")) == 0
+    np.testing.assert_allclose(read_embeddings(tmp_path / "folder")[1], local_embeddings, atol=1e-6, rtol=0)
+    assert main(predict_command(tiny_export, "someorg/corpus", tmp_path / "test", "--split", "test")) == 0
+    assert read_embeddings(tmp_path / "test")[0] == ["t-0"] * 3
+    capsys.readouterr()
+    assert main(predict_command(tiny_export, "someorg/elsewhere", tmp_path / "missing")) == 2
+    assert "'someorg/elsewhere' is not a local file, and its split 'train' does not load" in capsys.readouterr().err
+
+
 def run_ddp_job(export: str, corpus: str, out_dir: str) -> None:
     import torch
 

@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input",
         required=True,
         metavar="SOURCE",
-        help="a csv / tsv / jsonl / parquet file, a folder of them, or a hub dataset id",
+        help="a csv / tsv / jsonl / parquet file, a folder of them, or a hub dataset (its id, or a folder laid out as "
+        "its repository)",
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the shards and manifest.json")
     parser.add_argument("--column", default="text", help="the column of texts (default: text)")

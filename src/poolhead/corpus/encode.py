@@ -89,7 +89,8 @@ def encode_corpus(
 
     Args:
         model: an export folder (loaded with ``poolhead.load``) or a ``.ckpt`` from ``poolhead fit``.
-        source: a csv / tsv / jsonl / parquet file, a folder of such files, or a hub dataset id.
+        source: a csv / tsv / jsonl / parquet file, a folder of such files, or a hub dataset (its id, or a
+            folder laid out as its repository: README.md listing ``configs``).
         out_dir: the output folder; a rerun with the same settings skips the shards already written.
         column: the column of texts; ``id_column`` the column of ids (default: row numbers from 0).
         split: the split of a hub dataset.

@@ -15,13 +15,16 @@ from typing import Any
 import datasets
 from torch.utils.data import Dataset, Sampler
 
-from poolhead.data.files import FORMATS, TEXT_SUFFIXES, check_utf8, csv_as_text, quiet_datasets
+from poolhead.data.files import FORMATS, TEXT_SUFFIXES, check_utf8, csv_as_text, is_dataset_repository, quiet_datasets
 from poolhead.errors import UserValueError
 
 
 def load_table(source: str, split: str = "train") -> datasets.Dataset:
-    """A local csv / tsv / jsonl / parquet file (or a folder of such shards), or the ``split`` of a hub dataset."""
+    """A local csv / tsv / jsonl / parquet file (or a folder of such shards), or the ``split`` of a hub dataset
+    (by id, or a local folder laid out as a hub dataset repository)."""
     path = Path(source)
+    if is_dataset_repository(source):
+        return load_hub_table(source, split)
     if path.is_dir():
         files = sorted(f for f in path.iterdir() if f.suffix.lower() in FORMATS)
         if not files or len({f.suffix.lower() for f in files}) > 1:
@@ -52,7 +55,7 @@ def load_hub_table(name: str, split: str) -> datasets.Dataset:
         return datasets.load_dataset(name, split=split)
     except Exception as error:
         raise UserValueError(
-            f"{name!r} is neither a local file or folder nor a loadable hub dataset split {split!r} "
+            f"{name!r} is not a local file, and its split {split!r} does not load as a hub dataset "
             f"({type(error).__name__}: {error}); check the path, --split, or the network / HF_HUB_OFFLINE"
         ) from error
 
