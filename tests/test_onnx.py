@@ -27,6 +27,7 @@ LEARNED = {
     "token_interaction": {"name": "token_interaction", "num_heads": 4, "num_blocks": 2},
     "weighted_layer": {"name": "weighted_layer", "inner": {"name": "attention", "num_heads": 4}, "layers": [-1, -3]},
     "weighted_layer_mean": {"name": "weighted_layer", "inner": "mean", "layers": [1, -2, -1]},
+    "projected": {"name": "projected", "inner": {"name": "weighted_layer", "inner": "mean", "layers": 2}},
 }
 POOLERS = {**{name: name for name in FIXED_POOLERS}, **LEARNED}
 
