@@ -7,9 +7,10 @@ A config is a shipped config's name or a YAML file; its hub data sets are read f
 copy under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
 For every config and seed: ``poolhead fit --config C --seed_everything S --data.seed S`` (the seed
 of the training order too), ``poolhead export`` of its best checkpoint (chosen on the validation
-split); for a frozen backbone, the soup of the seeds' heads (``scripts/model_soup.py``); then one ``poolhead compare --suite ood --data
-../shared/data/stsb`` over the seeds' models and the soup. The mean ± std over seeds of each set's score
-and Δs becomes the record ``suite_<config>`` of docs/results.md (``scripts/results_page.py``).
+split); for a frozen backbone, the soup of the seeds' heads (``scripts/model_soup.py``); then one
+``poolhead compare --suite ood --data ../shared/data/stsb`` over the seeds' models and the soup. The
+mean ± std over seeds of each set's score and Δs becomes the record ``suite_<config>`` of
+docs/results.md (``scripts/results_page.py``).
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
 its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
