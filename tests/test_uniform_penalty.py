@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 from standins import padded_batch
 
 from poolhead import AttentionPooling, PoolingModule, SentencePairDataModule, resolve_pooler
 from poolhead.pooling.attention import distance_from_uniform
+from poolhead.pooling.errors import UserValueError
 
 HIDDEN = 16
 TEXTS = ["A man is playing a guitar.", "Hi", "Two dogs run across the wet grass of the park."]
@@ -92,3 +94,8 @@ def test_a_fit_with_the_penalty_logs_it_and_stays_nearer_uniform(tiny_model_dir,
 
     assert distance(free) > 0  # the free head moved, so the comparison below can fail
     assert distance(anchored) < 0.5 * distance(free)
+
+
+def test_a_negative_penalty_is_refused_with_the_fix():
+    with pytest.raises(UserValueError, match="uniform_penalty=-1.0 must be 0 or more"):
+        resolve_pooler({"name": "attention", "uniform_penalty": -1.0}, HIDDEN)
