@@ -5,11 +5,12 @@
 
 A config is a shipped config's name or a YAML file; its hub data sets are read from the local
 copy under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
-For every config and seed: ``poolhead fit --config C --seed_everything S``, ``poolhead export`` of
-its best checkpoint (chosen on the validation split); for a frozen backbone, the soup of the seeds'
-heads (``scripts/model_soup.py``); then one ``poolhead compare --suite ood --data
-../shared/data/stsb`` over the seeds' models and the soup. The mean ± std over seeds of each set's score
-and Δs becomes the record ``suite_<config>`` of docs/results.md (``scripts/results_page.py``).
+For every config and seed: ``poolhead fit --config C --seed_everything S --data.seed S`` (the seed
+of the training order too), ``poolhead export`` of its best checkpoint (chosen on the validation
+split); for a frozen backbone, the soup of the seeds' heads (``scripts/model_soup.py``); then one
+``poolhead compare --suite ood --data ../shared/data/stsb`` over the seeds' models and the soup. The
+mean ± std over seeds of each set's score and Δs becomes the record ``suite_<config>`` of
+docs/results.md (``scripts/results_page.py``).
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
 its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
@@ -57,7 +58,9 @@ def fitted_model(config: Path, seed: int, folder: Path, extra: list[str], args: 
     refit = args.refit
     checkpoint = None if refit else best_checkpoint(run_dir)
     if checkpoint is None:
-        fit = ["poolhead", "fit", "--config", str(config), "--seed_everything", str(seed)]
+        # The data's own seed fixes the training order: without it every seed of a head that starts
+        # deterministically (zero-initialised, no dropout) trains on the same batches into the same model.
+        fit = ["poolhead", "fit", "--config", str(config), "--seed_everything", str(seed), "--data.seed", str(seed)]
         fit += ["--data.data_root", args.data_root]
         fit += ["--trainer.logger.init_args.save_dir", str(run_dir), "--trainer.enable_progress_bar", "false"]
         run(fit + extra)
@@ -113,7 +116,7 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     body, data = seed_table(rows, [f"seed{seed}/model" for seed in args.seeds], "soup" if soup else None)
     commands = (
         f"Per seed S in {' '.join(map(str, args.seeds))}: `poolhead fit --config {given} --seed_everything S "
-        f"--data.data_root {args.data_root}`, "
+        f"--data.seed S --data.data_root {args.data_root}`, "
         f"`poolhead export` of the best checkpoint ({monitor}), then one `poolhead compare --suite {args.suite} "
         f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")

@@ -43,6 +43,8 @@ HEADS = {
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 3},
     "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2]},
     "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8},
+    "projected": {"name": "projected"},
+    "projected+attention": {"name": "projected", "inner": "attention", "inner_kwargs": {"num_heads": 2}},
 }
 NATIVE_HEADS = {"weighted_layer+mean"}  # softmax weights over layers: ST's WeightedLayerPooling can hold them
 

@@ -28,6 +28,7 @@ HEADS = {
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 2},
     "min": {"name": "min"},
     "token_interaction": {"name": "token_interaction", "num_heads": 2},
+    "projected+attention": {"name": "projected", "inner": "attention", "inner_kwargs": {"num_heads": 2}},
 }
 
 WITHOUT_POOLHEAD = """

@@ -33,6 +33,11 @@ LEARNED = {
     },
     "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2, 3]},
     "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8, "num_blocks": 2},
+    "projected": {"name": "projected"},
+    "projected+weighted_layer+attention": {
+        "name": "projected",
+        "inner": {"name": "weighted_layer", "inner": "attention", "layers": 2},
+    },
 }
 
 

@@ -257,6 +257,10 @@ class PoolingModule(L.LightningModule):
         with step_random_state(self):  # dropout draws depend on the step only: resumed runs draw alike
             a, b, *negatives = self.embed_pairs(batch)
             loss = objective.compute_loss(a, b, batch["labels"], negatives)
+        penalty = self.pooler.training_penalty()  # e.g. an attention head's pull towards uniform weights
+        if penalty is not None:
+            self.log("train/penalty", penalty, batch_size=a.shape[0])
+            loss = loss + penalty
         self.log("train/loss", loss, prog_bar=True, batch_size=a.shape[0])
         if objective.name:
             self.log(objective.logged("train", "loss"), loss, batch_size=a.shape[0])

@@ -15,6 +15,7 @@ from .fixed import (
 )
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
+from .projected import ProjectedPooling
 from .registry import (
     FIXED_POOLERS,
     LEARNED_POOLERS,
@@ -39,6 +40,7 @@ __all__ = [
     "MeanSqrtLenPooling",
     "MinPooling",
     "Pooler",
+    "ProjectedPooling",
     "TokenInteractionPooling",
     "WeightedLayerPooling",
     "WeightedMeanPooling",

@@ -22,21 +22,34 @@ class AttentionPooling(Pooler):
         dropout: dropout on the attention logits during training (regularises the head
             towards the mean it starts from).
         temperature: logits are divided by it; larger is smoother.
+        uniform_penalty: weight of a penalty, added to the training loss, on how far each text's
+            weights are from uniform (the KL divergence from them to uniform, averaged over texts,
+            heads and a step's forward passes); anchors the head to the mean pooling it starts
+            from. 0 turns it off.
 
     ``init_weights`` zeroes the scorer, so at step 0 every real token gets the same weight
     and the head *equals* mean pooling: training can only move it to something better.
     """
 
     name = "attention"
-    config_keys = ("hidden_size", "num_heads", "dropout", "temperature")
+    config_keys = ("hidden_size", "num_heads", "dropout", "temperature", "uniform_penalty")
 
-    def __init__(self, hidden_size: int, num_heads: int = 1, dropout: float = 0.0, temperature: float = 1.0) -> None:
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int = 1,
+        dropout: float = 0.0,
+        temperature: float = 1.0,
+        uniform_penalty: float = 0.0,
+    ) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
             raise UserValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
         self.num_heads = num_heads
         self.dropout = dropout
         self.temperature = temperature
+        self.uniform_penalty = uniform_penalty
+        self._penalties: list[Tensor] = []
         self.scorer = nn.Linear(hidden_size, num_heads, bias=False)
         self.logit_dropout = nn.Dropout(dropout)
         self.init_weights()
@@ -61,4 +74,20 @@ class AttentionPooling(Pooler):
         weights = self.attention_weights(real, attention_mask)  # B, T, heads
         per_head = real.view(B, T, self.num_heads, H // self.num_heads)
         pooled = torch.einsum("bth,bthc->bhc", weights, per_head).reshape(B, H)
+        if self.training and self.uniform_penalty > 0:
+            self._penalties.append(self.uniform_penalty * distance_from_uniform(weights, attention_mask))
         return pooled.to(token_embeddings.dtype)
+
+    def training_penalty(self) -> Tensor | None:
+        # The mean over this step's forward passes (a pair's two sides): one weight for any batch layout.
+        penalties, self._penalties = self._penalties, []
+        return torch.stack(penalties).mean() if penalties else None
+
+
+def distance_from_uniform(weights: Tensor, attention_mask: Tensor) -> Tensor:
+    """Mean over texts with tokens and heads of KL(weights || uniform) = log n - entropy, n real tokens."""
+    counts = attention_mask.sum(dim=1, keepdim=True).float()  # B, 1
+    entropy = -(weights * weights.clamp(min=1e-12).log()).sum(dim=1)  # B, heads
+    kl = counts.clamp(min=1).log() - entropy
+    rows = has_tokens(attention_mask).squeeze(1)
+    return kl[rows].mean() if rows.any() else kl.sum() * 0

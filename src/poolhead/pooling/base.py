@@ -107,6 +107,13 @@ class Pooler(nn.Module):
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def training_penalty(self) -> Tensor | None:
+        """The penalty this head (and the heads inside it) adds to the training loss for the forward
+        passes since the last call, or None; reading it starts the next sum from zero."""
+        penalties = [child.training_penalty() for child in self.children() if isinstance(child, Pooler)]
+        penalties = [p for p in penalties if p is not None]
+        return sum(penalties[1:], penalties[0]) if penalties else None
+
     def pool_layers(self, layers: list[Tensor], attention_mask: Tensor) -> Tensor:
         raise NotImplementedError
 

@@ -75,5 +75,9 @@ def check_range(name: str, key: str, value: Any) -> None:
         raise UserValueError(f"pooler '{name}' option {key}={value} must be at least 1")
     if key == "temperature" and not value > 0:
         raise UserValueError(f"pooler '{name}' option temperature={value} must be a positive number, e.g. 1.0")
+    if key.endswith("_penalty") and value < 0:
+        raise UserValueError(
+            f"pooler '{name}' option {key}={value} must be 0 or more (a weight on a penalty; 0 turns it off)"
+        )
     if key.endswith("_ratio") and value < 0:
         raise UserValueError(f"pooler '{name}' option {key}={value} must be 0 or more")

@@ -11,6 +11,7 @@ from .errors import UserTypeError, UserValueError
 from .latent_attention import LatentAttentionPooling
 from .layers import WeightedLayerPooling
 from .options import check_pooler_options
+from .projected import ProjectedPooling
 from .token_interaction import TokenInteractionPooling
 
 FIXED_POOLERS: dict[str, type[Pooler]] = {
@@ -28,8 +29,17 @@ FIXED_POOLERS: dict[str, type[Pooler]] = {
     )
 }
 LEARNED_POOLERS: dict[str, type[Pooler]] = {
-    cls.name: cls for cls in (AttentionPooling, LatentAttentionPooling, TokenInteractionPooling, WeightedLayerPooling)
+    cls.name: cls
+    for cls in (
+        AttentionPooling,
+        LatentAttentionPooling,
+        TokenInteractionPooling,
+        WeightedLayerPooling,
+        ProjectedPooling,
+    )
 }
+#: Heads built around an ``inner`` pooler (given as a name, a config or a pooler, plus ``inner_kwargs``).
+COMPOSITIONS: dict[str, type[Pooler]] = {cls.name: cls for cls in (WeightedLayerPooling, ProjectedPooling)}
 #: Other names users know from sentence-transformers and papers.
 ALIASES = {
     "lasttoken": "eos",
@@ -55,23 +65,23 @@ def build_pooler(name: str, hidden_size: int | None = None, **kwargs: Any) -> Po
     """Build any pooler by name.
 
     Fixed strategies need no ``hidden_size`` (give it to get ``output_dim`` and a shape
-    check); learned heads require it. ``weighted_layer`` takes ``inner`` as a name or a
-    pooler, plus ``inner_kwargs`` for a named inner head, and ``layers``.
+    check); learned heads require it. ``weighted_layer`` and ``projected`` take ``inner`` as a
+    name or a pooler (default ``mean``), plus ``inner_kwargs`` for a named inner head.
     """
     key = canonical_name(name)
     if key in FIXED_POOLERS:
         if kwargs:
             raise UserValueError(f"fixed strategy {key!r} takes no options; got {sorted(kwargs)}")
         return FIXED_POOLERS[key](hidden_size)
-    if key == "weighted_layer":
-        check_pooler_options(WeightedLayerPooling, key, kwargs, extra=("inner_kwargs",))
+    if key in COMPOSITIONS:
+        check_pooler_options(COMPOSITIONS[key], key, kwargs, extra=("inner_kwargs",))
         inner = kwargs.pop("inner", "mean")
         inner_kwargs = kwargs.pop("inner_kwargs", None) or {}
         if isinstance(inner, dict):
             inner = pooler_from_config({**inner, "hidden_size": inner.get("hidden_size") or hidden_size})
         elif isinstance(inner, str):
             inner = build_pooler(inner, hidden_size=hidden_size, **inner_kwargs)
-        return WeightedLayerPooling(inner, **kwargs)
+        return COMPOSITIONS[key](inner, **kwargs)
     if hidden_size is None:
         raise UserValueError(f"learned head {key!r} needs hidden_size=<the backbone's hidden size>")
     check_pooler_options(LEARNED_POOLERS[key], key, kwargs)
