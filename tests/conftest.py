@@ -24,6 +24,13 @@ def pytest_configure(config) -> None:
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def no_run_seed(monkeypatch):
+    """Each test starts without a ``seed_everything`` of an earlier one: data modules take their
+    default training order from it (Lightning's PL_GLOBAL_SEED)."""
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: small models on a shared 2-core machine, where a second thread mostly

@@ -3,6 +3,7 @@ tokenized once, batched."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ SOURCE_DEFAULTS = (
 
 #: options that describe the one data set of ``path`` (inside each entry of ``datasets`` instead)
 SINGLE_SOURCE_OPTIONS = ("subset", "revision", "columns", "name")
+#: the training order's seed when neither ``seed`` nor ``seed_everything`` gives one
+DEFAULT_SEED = 42
 #: a mixture's data sets draw their training order from seeds this far apart
 SEED_STRIDE = 7919
 
@@ -71,7 +74,9 @@ class SentencePairDataModule(L.LightningDataModule):
         empty_sentences: ``"error"`` (default) or ``"skip"``: drop pairs with an empty or
             whitespace-only sentence; counts per split are in ``dropped`` and in a warning.
         score_scale: divide raw scores by this to bring them into [0, 1] (e.g. 5.0 for 0-5 gold scores).
-        seed: for the training order and the ``limit_*`` subsets.
+        seed: for the training order and the ``limit_*`` subsets; default the run's seed
+            (``seed_everything``, Lightning's ``PL_GLOBAL_SEED``), else 42, so a run per seed
+            also shuffles per seed.
         subset: the config name of a hub dataset (``load_dataset(path, subset)``), e.g. ``triplet``.
         revision: a hub dataset's branch, tag or commit.
         columns: poolhead role -> the data set's column name, e.g. ``{sentence1: premise,
@@ -106,7 +111,7 @@ class SentencePairDataModule(L.LightningDataModule):
         limit_eval_pairs: int | None = None,
         empty_sentences: str = "error",
         score_scale: float | None = None,
-        seed: int = 42,
+        seed: int | None = None,
         subset: str | None = None,
         revision: str | None = None,
         columns: dict[str, str] | None = None,
@@ -127,6 +132,8 @@ class SentencePairDataModule(L.LightningDataModule):
         )
         if sampler not in SAMPLERS:
             raise UserValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        # Before save_hyperparameters, which records it: a checkpoint resumes with the same order.
+        seed = run_seed() if seed is None else seed
         self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
         # What one data set's entry may set, and what entries of data.datasets take from here when they leave it out.
         shared = {key: self.hparams[key] for key in SOURCE_DEFAULTS}
@@ -323,3 +330,10 @@ def _check_options(empty_sentences: str, **counts: int | None) -> None:
     for name, value in counts.items():
         if value is not None and value < 1:
             raise UserValueError(f"{name} must be at least 1 (or None where allowed), got {value}")
+
+
+def run_seed() -> int:
+    """The seed ``seed_everything`` set for this run (``LightningCLI``'s ``--seed_everything`` calls it
+    before building the data module), or 42 when none was set."""
+    value = os.environ.get("PL_GLOBAL_SEED")
+    return int(value) if value is not None else DEFAULT_SEED
