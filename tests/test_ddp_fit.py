@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
+
+from ddp_job import launch_ddp_job
 
 WORLD_SIZE = 2
 TRAIN_PAIRS = 44  # 22 per process: batches of 8, 8 and 6, so the last global batch is smaller
@@ -105,15 +105,9 @@ def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_d
     import lightning as L
     import pytest
 
-    env = {**os.environ, "POOLHEAD_CACHE_DIR": str(tmp_path / "feature-cache"), "PYTHONUNBUFFERED": "1"}
-    env.pop("LOCAL_RANK", None)
-    command = [sys.executable, str(Path(__file__).resolve()), tiny_model_dir, str(data_dir), str(tmp_path)]
-    try:
-        job = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the DDP job did not finish in {TIMEOUT_S} s (a process waits in a collective?):\n{error.stderr}")
-    assert job.returncode == 0, job.stderr[-5000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(WORLD_SIZE)]
+    cache = {"POOLHEAD_CACHE_DIR": str(tmp_path / "feature-cache")}
+    args = [tiny_model_dir, str(data_dir), str(tmp_path)]
+    ranks = launch_ddp_job(__file__, args, tmp_path, WORLD_SIZE, TIMEOUT_S, env=cache)
 
     assert [r["world_size"] for r in ranks] == [WORLD_SIZE] * WORLD_SIZE
     # Each step, the loss scored the b's of both processes' batches: the global batch, 16, 16, then 6 + 6.
@@ -129,7 +123,7 @@ def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_d
     # One process validating the saved model on the same 37 pairs reports exactly the DDP figure.
     from poolhead.module import PoolingModule
 
-    monkeypatch.setenv("POOLHEAD_CACHE_DIR", env["POOLHEAD_CACHE_DIR"])
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", cache["POOLHEAD_CACHE_DIR"])
     model = PoolingModule.load_from_checkpoint(tmp_path / "ddp.ckpt")
     _, data = build(tiny_model_dir, str(data_dir))
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-from pathlib import Path
+
+from ddp_job import launch_ddp_job
 
 WORLD_SIZE = 2
 TIMEOUT_S = 240
@@ -72,18 +72,11 @@ def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
 def test_lora_ddp_bf16_with_gradient_checkpointing(tiny_model_dir, data_dir, tmp_path):
     import math
 
-    import pytest
     import torch
 
-    env = {**os.environ, "POOLHEAD_CACHE_DIR": str(tmp_path / "feature-cache"), "PYTHONUNBUFFERED": "1"}
-    env.pop("LOCAL_RANK", None)
-    command = [sys.executable, str(Path(__file__).resolve()), tiny_model_dir, str(data_dir), str(tmp_path)]
-    try:
-        job = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the DDP LoRA job did not finish in {TIMEOUT_S} s:\n{error.stderr}")
-    assert job.returncode == 0, job.stderr[-5000:]
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(WORLD_SIZE)]
+    cache = {"POOLHEAD_CACHE_DIR": str(tmp_path / "feature-cache")}
+    args = [tiny_model_dir, str(data_dir), str(tmp_path)]
+    ranks = launch_ddp_job(__file__, args, tmp_path, WORLD_SIZE, TIMEOUT_S, env=cache)
 
     assert [r["world_size"] for r in ranks] == [WORLD_SIZE] * WORLD_SIZE
     assert ranks[0]["adapter_sums"] and ranks[0]["adapter_sums"] == ranks[1]["adapter_sums"]  # DDP kept them in step

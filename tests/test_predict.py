@@ -13,12 +13,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ddp_job import launch_ddp_job
 
 NUM_TEXTS = 37  # odd: the second shard is shorter, and nothing may be repeated to even them out
 SHARD_SIZE = 19
@@ -225,21 +225,8 @@ def test_two_ddp_processes_write_one_shard_each_and_together_the_single_process_
 ):
     from poolhead.corpus import read_embeddings
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("LOCAL_RANK", None)
-    command = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        str(tiny_export),
-        str(corpus_csv[0]),
-        str(tmp_path / "ddp"),
-    ]
-    try:
-        job = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired as error:
-        pytest.fail(f"the DDP job did not finish in {TIMEOUT_S} s (a process waits in a collective?):\n{error.stderr}")
-    assert job.returncode == 0, job.stderr[-5000:]
-    by_rank = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text(encoding="utf-8")) for r in range(2)]
+    args = [str(tiny_export), str(corpus_csv[0]), str(tmp_path / "ddp")]
+    by_rank = launch_ddp_job(__file__, args, tmp_path / "ddp", 2, TIMEOUT_S)
     assert by_rank == [[0], [1]]
 
     encode(tiny_export, corpus_csv[0], tmp_path / "single")
