@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats as scipy_stats
+from synthetic_pairs import sentence, write_pairs
 
 from poolhead import Encoder
 from poolhead.backbone import load_backbone
@@ -18,24 +19,7 @@ from poolhead.data.validation import seeded_subset
 from poolhead.evaluation import EmbeddingModel, FixedStrategies, compare, write_report
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling
 
-SUBJECTS = ["A man", "A woman", "A child", "The chef", "Two dogs", "A pilot", "The doctor", "An old farmer"]
-ACTIONS = ["plays the guitar", "is cooking pasta", "runs in the park", "reads a long book", "rides a red bike"]
 N_FIXED = len(FIXED_POOLERS)
-
-
-def sentence(i: int) -> str:
-    return f"{SUBJECTS[i % len(SUBJECTS)]} {ACTIONS[(i // len(SUBJECTS)) % len(ACTIONS)]}."
-
-
-def write_pairs(path: Path, column: str, rows: int, offset: int) -> None:
-    rng = np.random.default_rng(offset)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sentence1", "sentence2", column])
-        for i in range(rows):
-            first, second = sentence(offset + i), sentence(offset + 3 * i + 1)
-            value = int(rng.integers(0, 2)) if column == "label" else round(float(rng.uniform(0, 1)), 2)
-            writer.writerow([first, second, value])
 
 
 @pytest.fixture(scope="module")

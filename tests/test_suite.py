@@ -10,27 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from synthetic_pairs import write_pairs
 
 from poolhead.commands import compare as compare_command
 from poolhead.evaluation import compare, suite_sets, summarize_suite, write_suite_report
 from poolhead.evaluation.stats import PairResamples
 from poolhead.evaluation.suite import stratified_macro_difference
 from poolhead.pooling import AttentionPooling
-
-SUBJECTS = ["A man", "A woman", "A child", "The chef", "Two dogs", "A pilot", "The doctor", "An old farmer"]
-ACTIONS = ["plays the guitar", "is cooking pasta", "runs in the park", "reads a long book", "rides a red bike"]
-
-
-def write_pairs(path: Path, column: str, rows: int, offset: int) -> None:
-    rng = np.random.default_rng(offset)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["sentence1", "sentence2", column])
-        for i in range(rows):
-            first = f"{SUBJECTS[(offset + i) % 8]} {ACTIONS[(offset + i) // 8 % 5]}."
-            second = f"{SUBJECTS[(offset + 3 * i + 1) % 8]} {ACTIONS[(offset + 3 * i + 1) // 8 % 5]}."
-            value = int(rng.integers(0, 2)) if column == "label" else round(float(rng.uniform(0, 1)), 2)
-            writer.writerow([first, second, value])
 
 
 @pytest.fixture(scope="module")
