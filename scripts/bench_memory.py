@@ -59,10 +59,6 @@ def current_rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def peak_rss_mb() -> float:
-    return peak_rss_mib()
-
-
 def distinct_texts(data: str, count: int) -> list[str]:
     sentences = []
     with open(Path(data) / "train.csv", newline="", encoding="utf-8") as handle:
@@ -136,7 +132,7 @@ def measure(args: argparse.Namespace) -> dict:
         "what": what,
         "num_texts": num_texts,
         "setup_rss_mb": round(setup_mb, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mib(), 1),
         "embeddings_mb": round(result_mb, 1),
         "seconds": round(time.perf_counter() - start, 1),
     }
