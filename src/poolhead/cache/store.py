@@ -170,7 +170,7 @@ class MappedFile:
         if not CAN_READ:  # no pread here (Windows): copy from the map
             out.copy_(tensor[first_row : first_row + len(out)])
             return
-        row_bytes = tensor[0].numel() * tensor.element_size()
+        row_bytes = tensor.stride(0) * tensor.element_size()  # rows are contiguous
         buffer = out.view(torch.uint8).numpy()  # bytes, whatever the dtype (numpy has no bfloat16)
         got = os.preadv(self.file.fileno(), [buffer], self.starts[name] + first_row * row_bytes)
         if got != buffer.nbytes:
