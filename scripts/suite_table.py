@@ -34,20 +34,33 @@ def soup_cells(rows: list[dict], name: str, soup: str | None) -> list[str]:
     return [score, f"{d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}]"]
 
 
+def reference_cells(per_seed: list[dict], macro: bool) -> list[str]:
+    """The seeds' references (their scores) and the Δs to them, when the comparison had references."""
+    if not per_seed[0].get("reference"):
+        return []
+    deltas = [r["versus_reference_delta"] for r in per_seed]
+    scores = "" if macro else mean_std([r["score"] - d for r, d in zip(per_seed, deltas, strict=True)])
+    return [scores, signed_mean_std(deltas), significance(per_seed, "versus_reference")]
+
+
 def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None) -> tuple[str, dict]:
     """A Markdown table (a row per set, then the macro row) and its figures as data.
 
     Each cell is the mean ± std over ``models`` (one per seed). "CI" columns count the seeds
     whose paired 95 % interval lies wholly above (↑) or below (↓) 0. ``soup``: a model averaged
-    from the seeds, shown as one figure (it has no spread) with its own Δ vs mean and CI.
+    from the seeds, shown as one figure (it has no spread) with its own Δ vs mean and CI. Where
+    the seeds were measured against reference models (``poolhead compare --reference``), the
+    references' scores and the Δs to them are three more columns.
     """
     found = sorted({r["model"] for r in rows})
     missing = [m for m in [*models, *([soup] if soup else [])] if m not in found]
     if missing:
         raise SystemExit(f"suite.json has no rows for {missing}; it holds {found}: rerun the comparison")
     sets = list(dict.fromkeys(r["set"] for r in rows))
+    referenced = bool(next(r for r in rows if r["model"] == models[0]).get("reference"))
     headers = ["set", "metric", "mean pooling", "best fixed", "model", "Δ vs best fixed", "CI vs best",
                "Δ vs mean", "CI vs mean"] + (["soup", "soup Δ vs mean [95% CI]"] if soup else [])  # fmt: skip
+    headers += ["reference", "Δ vs reference", "CI vs reference"] if referenced else []
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     data = {"models": list(models), "sets": {}}
     for name in sets:
@@ -65,6 +78,7 @@ def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None)
             "" if macro else f"{per_seed[0]['best_fixed']} {statistics.fmean(best_scores):.2f}",
             "" if macro else mean_std(scores), signed_mean_std(best), significance(per_seed, "versus_best"),
             signed_mean_std(versus_mean), significance(per_seed, "versus_mean"), *soup_cells(rows, name, soup),
+            *reference_cells(per_seed, macro),
         ]) + " |")  # fmt: skip
         data["sets"][name] = {
             "score": scores,
@@ -73,6 +87,9 @@ def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None)
             "versus_mean_low": [r["versus_mean_low"] for r in per_seed],
             "versus_mean_high": [r["versus_mean_high"] for r in per_seed],
         }
+        if referenced:
+            data["sets"][name]["references"] = [r["reference"] for r in per_seed]
+            data["sets"][name]["versus_reference"] = [r["versus_reference_delta"] for r in per_seed]
         if soup:
             data["sets"][name]["soup"] = next(r for r in rows if r["set"] == name and r["model"] == soup)
     note = (

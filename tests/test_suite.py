@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,57 @@ def test_a_named_suite_stands_for_its_sets_and_an_unknown_one_names_the_fix(tmp_
     argv = ["--model", "x", "--suite", "oodd", "--output", str(tmp_path)]
     assert run_cli(argv) == 2
     assert "unknown suite 'oodd'; choose one of ood" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def reference_head(tiny_model_dir, tmp_path_factory) -> Path:
+    from poolhead.export import export_sentence_transformer
+
+    head = AttentionPooling(32, num_heads=2)
+    torch.nn.init.normal_(head.scorer.weight, std=0.5, generator=torch.Generator().manual_seed(1))
+    return export_sentence_transformer(tiny_model_dir, head, tmp_path_factory.mktemp("exports") / "their-head")
+
+
+def test_a_reference_model_is_measured_set_by_set_and_over_the_macro(exported_head, reference_head, suite_file):
+    sets = suite_sets(str(suite_file))
+    comparison = compare([str(exported_head), str(reference_head)], sets, resamples=200, show_progress_bar=False)
+    summaries = {s.model: s for s in summarize_suite(comparison, references={"my-head": "their-head"})}
+
+    mine, theirs = summaries["my-head"], summaries["their-head"]
+    assert mine.reference == "their-head" and theirs.reference is None and theirs.macro_versus_reference is None
+    for s in mine.sets:
+        rows = {r.name: r for r in comparison.rows_of(s.dataset)}
+        assert s.versus_reference.delta == pytest.approx(
+            rows["my-head"].primary.value - rows["their-head"].primary.value
+        )
+        assert s.versus_reference.low <= s.versus_reference.delta <= s.versus_reference.high
+    scores = [s.versus_reference.delta for s in mine.sets if s.task == "score"]
+    assert mine.macro_versus_reference.delta == pytest.approx(np.mean(scores))
+    with pytest.raises(ValueError, match="reference models \\['nobody'\\] are not in the comparison"):
+        summarize_suite(comparison, references={"my-head": "nobody"})
+
+
+def test_cli_reference_pairs_models_in_order_and_a_miscount_stops_before_encoding(
+    exported_head, reference_head, suite_file, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "report"
+    argv = ["--model", str(exported_head), "--reference", str(reference_head), "--suite", str(suite_file)]
+    assert run_cli(argv + ["--output", str(out), "--resamples", "100", "--no-progress"]) == 0
+    assert "Δ vs reference" in capsys.readouterr().out
+    rows = json.loads((out / "suite.json").read_text())["rows"]
+    mine = [r for r in rows if r["model"] == "my-head"]
+    assert [r["reference"] for r in mine] == ["their-head"] * 4 and mine[-1]["set"] == "macro"
+    assert mine[-1]["versus_reference_delta"] == pytest.approx(
+        np.mean([r["versus_reference_delta"] for r in mine if r["task"] == "score" and r["set"] != "macro"])
+    )
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("compare ran before the references were checked")
+
+    monkeypatch.setattr(sys.modules["poolhead.evaluation.compare"], "compare", no_encoding)
+    argv = ["--model", str(exported_head), "--model", str(exported_head), "--reference", str(reference_head)]
+    argv += ["--reference", str(reference_head), "--reference", str(reference_head), "--suite", str(suite_file)]
+    assert run_cli(argv + ["--output", str(tmp_path / "x")]) == 2
+    assert "--reference was given 3 times" in capsys.readouterr().err
+    assert run_cli(["--model", str(exported_head), "--reference", str(reference_head), "--output", str(tmp_path)]) == 2
+    assert "add --suite ood" in capsys.readouterr().err

@@ -2,13 +2,19 @@
 
 ``--suite ood`` (or a file listing sets) adds those sets and a suite summary: per set the Δ to the
 best fixed strategy and to mean pooling, the macro-average Δ over the score sets, the worst set.
+``--reference PATH`` adds each model's Δ to another model (e.g. the same backbone fine-tuned by
+sentence-transformers' own recipe) on every set and over the macro-average.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from poolhead.errors import UserError, print_user_error
+from poolhead.errors import UserError, UserValueError, print_user_error
+
+if TYPE_CHECKING:  # the command's imports stay lazy: `poolhead --help` loads no torch
+    from poolhead.evaluation.models import EmbeddingModel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="a folder (its test split; validation chooses label thresholds), a file, or a hub id; repeatable",
+    )
+    parser.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a model the --model models are measured against in the suite summary (Δ per set and macro): "
+        "one for all of them, or one per --model in the same order",
     )
     parser.add_argument(
         "--suite",
@@ -54,17 +68,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from poolhead.evaluation.checks import check_device
     from poolhead.evaluation.compare import compare
+    from poolhead.evaluation.models import load_model_for_eval
     from poolhead.evaluation.pairs import load_evaluation_set
     from poolhead.evaluation.report import to_markdown, write_report
     from poolhead.evaluation.suite import suite_sets, summarize_suite
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
     try:
+        if args.reference and args.suite is None:
+            raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
         suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
         suite = [load_evaluation_set(path, args.limit, args.score_scale) for path in suite]
+        check_device(args.device)
+        models = [load_model_for_eval(path, device=args.device) for path in args.model]
+        references = [load_model_for_eval(path, device=args.device) for path in args.reference]
+        pairs = reference_pairs(models, references, args.reference)  # checked before hours of encoding
         comparison = compare(
-            args.model,
+            [*models, *references],
             [*args.data, *suite],
             strategies=args.strategy,
             batch_size=args.batch_size,
@@ -82,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     paths = list(write_report(comparison, args.output).values())
     if suite:
         # Every set is listed; the macro-average is over the suite's score sets only.
-        summaries = summarize_suite(comparison, macro_over=[s.name for s in suite])
+        versus = {model.name: reference.name for model, reference in pairs}  # the names compare made unique
+        summaries = summarize_suite(comparison, macro_over=[s.name for s in suite], references=versus)
         print("## suite " + args.suite + "\n\n" + suite_markdown(summaries, comparison.confidence))
         paths += write_suite_report(summaries, args.output, comparison.confidence).values()
     print("wrote " + ", ".join(str(path) for path in paths))
@@ -92,3 +115,23 @@ def run(args: argparse.Namespace) -> int:
     for path in write_export_results(comparison, args.model):
         print(f"wrote {path}")
     return 0
+
+
+def reference_pairs(
+    models: list[EmbeddingModel], references: list[EmbeddingModel], given: list[str]
+) -> list[tuple[EmbeddingModel, EmbeddingModel]]:
+    """(model, reference) pairs: one reference for every learned model, or one each, in order.
+
+    A bare backbone (fixed strategies only) is no learned model, so it takes no reference.
+    """
+    if not references:
+        return []
+    learned = [m for m in models if m.encode is not None]
+    if len(references) == 1:
+        return [(m, references[0]) for m in learned]
+    if len(references) != len(learned):
+        raise UserValueError(
+            f"--reference was given {len(references)} times ({', '.join(given)}) for {len(learned)} learned "
+            f"models; give one reference for all of them or one per --model, in the same order"
+        )
+    return list(zip(learned, references, strict=True))

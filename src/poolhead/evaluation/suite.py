@@ -4,7 +4,9 @@
 and, for every model, gives per evaluation set its primary metric's difference to the best fixed
 strategy of the same backbone and to plain mean pooling (paired bootstrap, as in the comparison
 table), then the macro-average of those differences over the *score* sets (Spearman) with an
-interval from a stratified paired bootstrap, and the set where the model does worst.
+interval from a stratified paired bootstrap, and the set where the model does worst. Given a
+reference model per model (e.g. the same backbone fine-tuned by another recipe), the same Δs and
+macro-average are taken against it too.
 
 A suite is named (``ood``: the SemEval STS 2012–2016 sets and MSRP, which a model trained on STS-B
 has not seen) or listed in a text file, one evaluation set per line.
@@ -13,7 +15,7 @@ has not seen) or listed in a text file, one evaluation set per line.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,8 @@ class SetSummary:
     mean_score: Estimate | None
     versus_best: Difference
     versus_mean: Difference | None
+    reference_score: Estimate | None = None
+    versus_reference: Difference | None = None
 
 
 @dataclass
@@ -70,7 +74,8 @@ class SuiteSummary:
     """One model over a suite: every set, the macro-average over its score sets, and the worst set.
 
     ``macro_*`` average the per-set differences of the score sets (``macro_sets``); ``worst``
-    is the set with the lowest difference to the best fixed strategy.
+    is the set with the lowest difference to the best fixed strategy. ``reference``: the model
+    each set's ``versus_reference`` and ``macro_versus_reference`` are taken against, if any.
     """
 
     model: str
@@ -79,6 +84,8 @@ class SuiteSummary:
     macro_sets: list[str]
     macro_versus_best: Difference | None
     macro_versus_mean: Difference | None
+    reference: str | None = None
+    macro_versus_reference: Difference | None = None
 
     @property
     def worst(self) -> SetSummary:
@@ -86,7 +93,10 @@ class SuiteSummary:
 
 
 def summarize_suite(
-    comparison: Comparison, datasets: Sequence[str] | None = None, macro_over: Sequence[str] | None = None
+    comparison: Comparison,
+    datasets: Sequence[str] | None = None,
+    macro_over: Sequence[str] | None = None,
+    references: Mapping[str, str] | None = None,
 ) -> list[SuiteSummary]:
     """A :class:`SuiteSummary` per model of ``comparison``.
 
@@ -95,6 +105,7 @@ def summarize_suite(
         datasets: the sets to summarise (default: all of the comparison's).
         macro_over: the sets whose score-set Δs are averaged (default: ``datasets``); e.g. the
             out-of-domain sets only, while an in-domain test set is still listed.
+        references: model name -> the model (of the same comparison) it is measured against.
     """
     datasets = list(datasets or comparison.datasets)
     macro_over = set(macro_over or datasets)
@@ -102,14 +113,23 @@ def summarize_suite(
     if unknown:
         raise UserValueError(f"sets {unknown} are not in the comparison; choose among {comparison.datasets}")
     models = dict.fromkeys((r.name, r.backbone) for r in comparison.rows if r.kind == "model")
+    references = dict(references or {})
+    names = {name for name, _ in models}
+    strays = sorted({*references, *references.values()} - names)
+    if strays:
+        raise UserValueError(f"reference models {strays} are not in the comparison; choose among {sorted(names)}")
     summaries = []
     for name, backbone in models:
         sets = [s for s in (_set_summary(comparison, d, name, backbone) for d in datasets) if s is not None]
         if not sets:
             continue
+        reference = references.get(name)
+        if reference is not None:
+            _add_reference(comparison, sets, reference)
         scores = [s for s in sets if s.task == "score" and s.dataset in macro_over]
         seeds = [_stratum_seed(comparison.seed, s.dataset) for s in scores]
         by_mean = all(s.versus_mean is not None for s in scores)
+        by_reference = reference is not None and all(s.reference_score is not None for s in scores)
         summaries.append(
             SuiteSummary(
                 name,
@@ -118,9 +138,20 @@ def summarize_suite(
                 [s.dataset for s in scores],
                 _macro(comparison, scores, seeds, "best") if scores else None,
                 _macro(comparison, scores, seeds, "mean") if scores and by_mean else None,
+                reference,
+                _macro(comparison, scores, seeds, "reference") if scores and by_reference else None,
             )
         )
     return summaries
+
+
+def _add_reference(comparison: Comparison, sets: list[SetSummary], reference: str) -> None:
+    """Each set's score of ``reference`` and the paired difference to it (same pairs, same resamples)."""
+    for s in sets:
+        found = [r for r in comparison.rows_of(s.dataset) if r.kind == "model" and r.name == reference]
+        if found:
+            s.reference_score = found[0].primary
+            s.versus_reference = paired_difference(s.score, s.reference_score, comparison.confidence)
 
 
 def _set_summary(comparison: Comparison, dataset: str, model: str, backbone: str) -> SetSummary | None:
@@ -162,14 +193,14 @@ def _stratum_seed(seed: int, dataset: str) -> int:
 
 
 def _macro(comparison: Comparison, sets: list[SetSummary], seeds: list[int], versus: str) -> Difference:
-    """Macro-average Δ over ``sets`` against the best fixed strategy or mean pooling of each set.
+    """Macro-average Δ over ``sets`` against each set's best fixed strategy, mean pooling or reference model.
 
     Each set's bootstrap resamples its own pairs, so the sets' resamples are draws within their
     strata; but every set is drawn from the same seed, so sets of equal size would get the same
     indices. Shuffling each set's resamples with its own seed makes the strata independent, and
     model and baseline keep the same shuffle, so the difference stays paired.
     """
-    baselines = [s.best_score if versus == "best" else s.mean_score for s in sets]
+    baselines = [{"best": s.best_score, "mean": s.mean_score, "reference": s.reference_score}[versus] for s in sets]
     return stratified_macro_difference([s.score for s in sets], baselines, seeds, comparison.confidence)
 
 

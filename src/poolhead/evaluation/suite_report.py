@@ -24,28 +24,36 @@ def _difference(d: Difference | None) -> str:
 
 
 def suite_markdown(summaries: Sequence[SuiteSummary], confidence: float) -> str:
-    """One table: a row per (model, set), then each model's macro-average row; the worst sets below."""
+    """One table: a row per (model, set), then each model's macro-average row; the worst sets below.
+
+    A column of Δs to each model's reference model is added when any model has one.
+    """
     level = f"{confidence:.0%} CI"
+    by_reference = any(summary.reference is not None for summary in summaries)
     headers = ["model", "set", "metric", f"score [{level}]", "best fixed", f"Δ vs best fixed [{level}]",
                f"Δ vs mean [{level}]"]  # fmt: skip
+    headers += ["reference", f"Δ vs reference [{level}]"] if by_reference else []
     cells, notes = [], []
     for summary in summaries:
         for s in summary.sets:
             score = f"{s.score.value:.2f} [{s.score.low:.2f}, {s.score.high:.2f}]"
             metric = METRIC_TITLES.get(s.metric, s.metric)
+            versus = [summary.reference or "", _difference(s.versus_reference)] if by_reference else []
             cells.append([summary.model, s.dataset, metric, score, s.best_fixed, _difference(s.versus_best),
-                          _difference(s.versus_mean)])  # fmt: skip
+                          _difference(s.versus_mean), *versus])  # fmt: skip
         if summary.macro_versus_best is not None:
             label = f"{MACRO} ({', '.join(summary.macro_sets)})"
+            versus = [summary.reference or "", _difference(summary.macro_versus_reference)] if by_reference else []
             cells.append([summary.model, label, "Spearman", "", "", _difference(summary.macro_versus_best),
-                          _difference(summary.macro_versus_mean)])  # fmt: skip
+                          _difference(summary.macro_versus_mean), *versus])  # fmt: skip
         worst = summary.worst
         notes.append(f"{summary.model}: worst set {worst.dataset}, Δ {_difference(worst.versus_best)} vs "
                      f"{worst.best_fixed}")  # fmt: skip
     explanation = (
         "Δ: paired bootstrap over each set's pairs, against the same backbone's best fixed strategy on that set and "
-        "against mean pooling. Macro: the mean of the score sets' Δs, its interval from a stratified paired "
-        "bootstrap (each set's pairs resampled within that set)."
+        "against mean pooling" + (" (and against the model's reference model)" if by_reference else "") + ". Macro: "
+        "the mean of the score sets' Δs, its interval from a stratified paired bootstrap (each set's pairs "
+        "resampled within that set)."
     )
     return "\n\n".join([markdown_table(headers, cells), explanation, *notes]) + "\n"
 
@@ -59,6 +67,7 @@ def suite_records(summaries: Sequence[SuiteSummary]) -> list[dict[str, object]]:
                       "metric": s.metric, "pairs": s.pairs, "score": s.score.value, "score_low": s.score.low,
                       "score_high": s.score.high, "best_fixed": s.best_fixed}  # fmt: skip
             record.update(_flat("versus_best", s.versus_best) | _flat("versus_mean", s.versus_mean))
+            record.update({"reference": summary.reference} | _flat("versus_reference", s.versus_reference))
             records.append(record)
         if summary.macro_versus_best is not None:
             record = {"model": summary.model, "backbone": summary.backbone, "set": MACRO, "task": "score",
@@ -66,6 +75,7 @@ def suite_records(summaries: Sequence[SuiteSummary]) -> list[dict[str, object]]:
                       "macro_sets": " ".join(summary.macro_sets)}  # fmt: skip
             record.update(_flat("versus_best", summary.macro_versus_best))
             record.update(_flat("versus_mean", summary.macro_versus_mean))
+            record.update({"reference": summary.reference} | _flat("versus_reference", summary.macro_versus_reference))
             records.append(record)
     return records
 
@@ -83,7 +93,8 @@ def _flat(prefix: str, d: Difference | None) -> dict[str, float | None]:
 
 CSV_COLUMNS = ["model", "backbone", "set", "task", "metric", "pairs", "score", "score_low", "score_high",
                "best_fixed", "macro_sets", *(f"{p}_{k}" for p in ("versus_best", "versus_mean")
-                                              for k in ("delta", "low", "high", "p_value"))]  # fmt: skip
+                                              for k in ("delta", "low", "high", "p_value")),
+               "reference", *(f"versus_reference_{k}" for k in ("delta", "low", "high", "p_value"))]  # fmt: skip
 
 
 def write_suite_report(
