@@ -16,7 +16,8 @@ docs/results.md (``scripts/results_page.py``).
 ``--versus-st`` (a fine-tuned config): per seed, sentence-transformers' own trainer also fine-tunes
 the config's backbone with its recipe (``scripts/st_reference.py``: CoSENT, batch 32, lr 2e-5, 10 %
 warmup, the config's epochs, the same seed) on the config's training set, and each poolhead seed is
-measured against the reference of its own seed (``poolhead compare --reference``).
+measured against the reference of its own seed (``poolhead compare --reference``). The references
+are kept under ``OUTPUT/st_reference/``, shared by every config with that backbone, data and epochs.
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
 its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
@@ -107,7 +108,9 @@ def st_references(
         raise SystemExit(f"--versus-st compares fine-tunes; {config.stem} keeps its backbone frozen")
     train = Path(data_root) / Path(data["path"]).name  # the local copy `poolhead fit --data.data_root` reads
     epochs = int(overridden(extra, "--trainer.max_epochs") or settings.get("trainer", {})["max_epochs"])
-    folders = [root / f"st_seed{seed}" / "model" for seed in seeds]
+    # Kept apart from the config's runs, so every config with this backbone, data and epochs shares them.
+    slug = "-".join([*model["backbone"].replace(":", "/").split("/"), train.name, f"{epochs}ep"])
+    folders = [root / "st_reference" / slug / f"st-seed{seed}" / "model" for seed in seeds]
     for folder in folders if refit else []:
         shutil.rmtree(folder, ignore_errors=True)
     return [
@@ -157,7 +160,8 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     frozen = settings.get("model", {}).get("freeze_backbone", True)
     monitor = settings.get("checkpoint", {}).get("monitor", "val/spearman")
     soup = souped(models, root / "soup", args.refit) if frozen and len(models) > 1 else None
-    references = st_references(config, args.seeds, root, args.data_root, extra, args.refit) if args.versus_st else []
+    output, refit = Path(args.output), args.refit
+    references = st_references(config, args.seeds, output, args.data_root, extra, refit) if args.versus_st else []
     everything = models + ([soup] if soup else [])
     folder = compared(config, everything, root / "compare", args.suite, args.data, args.refit, references)
     rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
