@@ -16,7 +16,8 @@ from poolhead.evaluation.report import METRIC_TITLES
 from poolhead.evaluation.suite import SuiteSummary
 
 #: fixed strategies grey, the best one darker, models in colour; Δ vs mean pooling lighter.
-COLOURS = {"fixed": "#a0a0a0", "best_fixed": "#333333", "model": "#1f77b4", "versus_mean": "#ff7f0e"}
+COLOURS = {"fixed": "#a0a0a0", "best_fixed": "#333333", "model": "#1f77b4", "versus_mean": "#ff7f0e",
+           "versus_reference": "#2ca02c"}  # fmt: skip
 
 
 def _figure(width: float, height: float):
@@ -121,28 +122,31 @@ def plot_suite(summaries: Sequence[SuiteSummary], path: str | Path, confidence: 
 
 
 def _plot_summary(ax, summary: SuiteSummary, confidence: float) -> None:
-    entries = [(f"{s.dataset} ({METRIC_TITLES.get(s.metric, s.metric)})", s.versus_best, s.versus_mean)
-               for s in summary.sets]  # fmt: skip
+    # Per set: ◆ vs best fixed (above), ● vs mean (below), ■ vs the reference model (middle), if any.
+    entries = [(f"{s.dataset} ({METRIC_TITLES.get(s.metric, s.metric)})", s.versus_best, s.versus_mean,
+                s.versus_reference) for s in summary.sets]  # fmt: skip
     if summary.macro_versus_best is not None:
         entries.append((f"macro over {len(summary.macro_sets)} score sets", summary.macro_versus_best,
-                        summary.macro_versus_mean))  # fmt: skip
+                        summary.macro_versus_mean, summary.macro_versus_reference))  # fmt: skip
     entries = entries[::-1]
-    for y, (_, best, mean) in enumerate(entries):
-        _interval(ax, y + 0.14, best.delta, best.low, best.high, COLOURS["best_fixed"], marker="D")
-        ax.annotate(f"{best.delta:+.2f}", (best.high, y + 0.14), xytext=(4, 0), textcoords="offset points",
-                    va="center", fontsize=7)  # fmt: skip
-        if mean is not None:
-            _interval(ax, y - 0.14, mean.delta, mean.low, mean.high, COLOURS["versus_mean"], marker="o")
-            ax.annotate(f"{mean.delta:+.2f}", (mean.high, y - 0.14), xytext=(4, 0), textcoords="offset points",
-                        va="center", fontsize=7, color=COLOURS["versus_mean"])  # fmt: skip
+    for y, (_, *differences) in enumerate(entries):
+        for d, offset, key, marker in zip(differences, (0.2, -0.2, 0.0), ("best_fixed", "versus_mean",
+                                          "versus_reference"), ("D", "o", "s"), strict=True):  # fmt: skip
+            if d is None:
+                continue
+            _interval(ax, y + offset, d.delta, d.low, d.high, COLOURS[key], marker=marker)
+            ax.annotate(f"{d.delta:+.2f}", (d.high, y + offset), xytext=(4, 0), textcoords="offset points",
+                        va="center", fontsize=7, color=COLOURS[key])  # fmt: skip
     if summary.macro_versus_best is not None:
         ax.axhline(0.5, color="#cccccc", linewidth=0.8)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(entries)), [label for label, _, _ in entries], fontsize=8)
+    ax.set_yticks(range(len(entries)), [label for label, *_ in entries], fontsize=8)
     ax.set_ylim(-0.6, len(entries) - 0.4)
-    values = [v for _, b, m in entries for d in (b, m) if d is not None for v in (d.low, d.high)]
+    values = [v for _, *ds in entries for d in ds if d is not None for v in (d.low, d.high)]
     _symmetric_limits(ax, values)
-    ax.set_xlabel(f"Δ ×100 (paired {confidence:.0%} CI): ◆ vs best fixed of each set, ● vs mean pooling", fontsize=8)
+    versus = f", ■ vs {summary.reference}" if summary.reference else ""
+    ax.set_xlabel(f"Δ ×100 (paired {confidence:.0%} CI): ◆ vs best fixed of each set, ● vs mean pooling{versus}",
+                  fontsize=8)  # fmt: skip
     backbone = "" if summary.backbone in summary.model else f" on {summary.backbone}"
     ax.set_title(f"{summary.model}{backbone}: where it wins and where it loses", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
