@@ -181,6 +181,17 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
         + f"` over the {len(models)} models"
         + (" with `--reference` the sentence-transformers fine-tune of each one's seed" if references else "")
         + (" and their soup (`scripts/model_soup.py`: the seeds' heads averaged in weight space)." if soup else ".")
+        + (
+            ""
+            if frozen
+            else " 'mean pooling' and 'best fixed' are the fixed strategies of each seed's own fine-tuned backbone."
+        )
+        + (
+            " The reference keeps its last weights, as sentence-transformers' trainer does; poolhead's export is "
+            f"its best checkpoint on {monitor}."
+            if references
+            else ""
+        )
     )
     command = ["python", "scripts/reproduce_results.py", "--config", given]
     command += [] if args.seeds == DEFAULT_SEEDS else ["--seeds", *map(str, args.seeds)]
