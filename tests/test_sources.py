@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_fit
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from poolhead.data import SentencePairDataModule
@@ -146,20 +146,6 @@ def test_hard_negatives_loss_equals_sentence_transformers_mnrl():
     assert InBatchNegativesLoss(scale=20.0)(anchors, positives, labels) < ours
 
 
-def fit(model: PoolingModule, data: SentencePairDataModule, tmp_path: Path, epochs: int = 2) -> L.Trainer:
-    trainer = L.Trainer(
-        accelerator="cpu",
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, data)
-    return trainer
-
-
 def test_triplets_train_with_their_hard_negatives(hub_folder, tiny_model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "cache"))
     data = hub_data(hub_folder, tiny_model_dir, "triplet", batch_size=8)
@@ -169,12 +155,12 @@ def test_triplets_train_with_their_hard_negatives(hub_folder, tiny_model_dir, tm
     model.loss.forward = lambda a, b, labels, negatives=None: (
         seen.append(len(negatives or [])) or original(a, b, labels, negatives)
     )
-    trainer = fit(model, data, tmp_path)
+    trainer = quiet_fit(model, data, tmp_path)
     assert seen and set(seen) == {1}  # every training and validation batch scored its negative
     assert model.loss.last_num_candidates == 2 * 8  # the batch's positives and its negatives
     assert 0.0 <= float(trainer.callback_metrics["val/accuracy"]) <= 100.0  # positive closer than the negative
     with pytest.raises(ValueError, match="holds \\(anchor, positive\\) pairs without a score or label; use in_batch"):
-        fit(PoolingModule(tiny_model_dir, pooler_kwargs={"num_heads": 2}, loss="cosent"), data, tmp_path)
+        quiet_fit(PoolingModule(tiny_model_dir, pooler_kwargs={"num_heads": 2}, loss="cosent"), data, tmp_path)
 
 
 def test_nli_three_classes_train_with_pair_classification(hub_folder, tiny_model_dir, tmp_path, monkeypatch):
@@ -182,8 +168,10 @@ def test_nli_three_classes_train_with_pair_classification(hub_folder, tiny_model
     columns = {"sentence1": "premise", "sentence2": "hypothesis"}
     data = hub_data(hub_folder, tiny_model_dir, "pair-class", columns=columns, batch_size=12)
     model = PoolingModule(tiny_model_dir, pooler_kwargs={"num_heads": 2}, loss="pair_classification", num_labels=3)
-    trainer = fit(model, data, tmp_path, epochs=1)
+    trainer = quiet_fit(model, data, tmp_path, epochs=1)
     assert model.loss.classifier.out_features == 3
     assert {"val/accuracy", "val/f1"} <= set(trainer.callback_metrics)
     with pytest.raises(ValueError, match="data has 3 classes but the model was built with num_labels=2"):
-        fit(PoolingModule(tiny_model_dir, pooler_kwargs={"num_heads": 2}, loss="pair_classification"), data, tmp_path)
+        quiet_fit(
+            PoolingModule(tiny_model_dir, pooler_kwargs={"num_heads": 2}, loss="pair_classification"), data, tmp_path
+        )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_fit
 from standins import padded_batch
 
 from poolhead import AttentionPooling, PoolingModule, SentencePairDataModule, resolve_pooler
@@ -63,17 +63,7 @@ def fitted_head(tiny_model_dir, data_dir, tmp_path, uniform_penalty):
     data = SentencePairDataModule(
         str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_train_pairs=48, limit_eval_pairs=8
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, data)
+    trainer = quiet_fit(model, data, tmp_path)
     return model, trainer
 
 
