@@ -142,8 +142,14 @@ def compared(
         arguments += ["--model", settings["backbone"]]
     arguments += [arg for path in data for arg in ("--data", path)] + ["--suite", suite]
     arguments += [arg for path in references for arg in ("--reference", str(path))]
+    return compare_once(arguments, output, refit, [*models, *references])
+
+
+def compare_once(arguments: list[str], output: Path, refit: bool, models: list[Path]) -> Path:
+    """``poolhead compare ARGUMENTS --output OUTPUT``, unless OUTPUT holds a comparison of exactly these
+    arguments newer than every model."""
     stamp = output / "compared.json"
-    newest = max(os.path.getmtime(model) for model in [*models, *references])
+    newest = max(os.path.getmtime(model) for model in models)
     current = stamp.is_file() and json.loads(stamp.read_text()) == arguments and os.path.getmtime(stamp) > newest
     if refit or not current:
         run(["poolhead", "compare", *arguments, "--output", str(output), "--no-progress"])

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce_results import DATA_ROOT, fitted_model, run  # noqa: E402
+from reproduce_results import DATA_ROOT, compare_once, fitted_model  # noqa: E402
 from results_page import record  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
@@ -78,13 +78,10 @@ def main() -> None:
         for seed in args.seeds:
             models[penalty, seed] = fitted_model(config, seed, out / label(penalty, seed), extra, args)
     held_out = held_out_sets(Path(args.data_root), out / "held_out")
-    compare = ["poolhead", "compare", *(a for m in models.values() for a in ("--model", str(m)))]
+    compare = [a for m in models.values() for a in ("--model", str(m))]
     compare += ["--data", str(Path(args.data_root) / "stsb"), *(a for f in held_out for a in ("--data", str(f)))]
-    compare += ["--suite", "ood", "--data-root", args.data_root, "--output", str(out / "compare"), "--no-progress"]
-    stamp = out / "compare" / "compared.json"  # the comparison is reused only for exactly these arguments
-    if args.refit or not stamp.is_file() or json.loads(stamp.read_text()) != compare:
-        run(compare)
-        stamp.write_text(json.dumps(compare))
+    compare += ["--suite", "ood", "--data-root", args.data_root]
+    compare_once(compare, out / "compare", args.refit, list(models.values()))
     rows = json.loads((out / "compare" / "suite.json").read_text(encoding="utf-8"))["rows"]
     body = table(rows, args)
     command = ["python", "scripts/select_penalty.py"]
