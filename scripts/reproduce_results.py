@@ -27,6 +27,7 @@ Every step is the package's own command, so the figures are exactly what a user 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import shlex
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_soup import make_soup  # noqa: E402
 from results_page import record  # noqa: E402
 from st_reference import fine_tuned_reference  # noqa: E402
-from suite_table import seed_table  # noqa: E402
+from suite_table import seed_table, strategy_table  # noqa: E402
 
 DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_attention_anchored_stsb", "minilm_interaction_stsb"]
 DATA_ROOT = "../shared/data"
@@ -171,7 +172,11 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     everything = models + ([soup] if soup else [])
     folder = compared(config, everything, root / "compare", args.suite, args.data, args.refit, references)
     rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
-    body, data = seed_table(rows, [f"seed{seed}/model" for seed in args.seeds], "soup" if soup else None)
+    names = [f"seed{seed}/model" for seed in args.seeds]
+    body, data = seed_table(rows, names, "soup" if soup else None)
+    with open(folder / "comparison.csv", encoding="utf-8", newline="") as table:
+        every = strategy_table(list(csv.DictReader(table)), names, ["/".join(path.parts[-2:]) for path in references])
+    body += "\n\nEvery strategy on every set:\n\n" + every
     overrides = f" {shlex.join(extra)}" if extra else ""
     commands = (
         f"Per seed S in {' '.join(map(str, args.seeds))}: `poolhead fit --config {given} --seed_everything S "
@@ -223,7 +228,6 @@ def main() -> None:
         help="a fine-tuned config: also fine-tune with sentence-transformers' own recipe per seed, and measure "
         "each seed against it",
     )
-    parser.add_argument("--reuse-runs", action="store_true", help="kept for old commands: reusing runs is the default")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()
     args.data = args.data or IN_DOMAIN

@@ -97,3 +97,36 @@ def seed_table(rows: list[dict], models: Sequence[str], soup: str | None = None)
         f"sets' pairs); 'CI' counts the seeds whose 95 % interval lies above 0 (↑) or below 0 (↓)."
     )
     return "\n".join(lines) + "\n\n" + note, data
+
+
+def strategy_table(rows: list[dict], models: Sequence[str], references: Sequence[str] = ()) -> str:
+    """Every strategy's score on every set (``poolhead compare``'s comparison.csv rows), mean ± std over seeds.
+
+    A row per fixed strategy of the seeds' backbones (one backbone when it is frozen and shared), then
+    the models themselves and their ``references``. Score sets give Spearman, label sets accuracy.
+    """
+    sets = list(dict.fromkeys(r["dataset"] for r in rows))
+
+    def cell(picked: list[dict]) -> str:
+        values = [float(r["spearman"] if r["task"] == "score" else r["accuracy"]) for r in picked]
+        return "" if not values else mean_std(values) if len(values) > 1 else f"{values[0]:.2f}"
+
+    backbones = [m for m in models if any(r["backbone"] == m and r["kind"] == "fixed" for r in rows)]
+    strategies = list(dict.fromkeys(r["strategy"] for r in rows if r["kind"] == "fixed"))
+    lines = ["| strategy | " + " | ".join(sets) + " |", "|" + "---|" * (len(sets) + 1)]
+    for strategy in strategies:
+        picked = {s: [r for r in rows if r["dataset"] == s and r["kind"] == "fixed" and r["strategy"] == strategy
+                      and r["backbone"] in backbones] for s in sets}  # fmt: skip
+        lines.append(f"| {strategy} | " + " | ".join(cell(picked[s]) for s in sets) + " |")
+    for label, names in (("model", models), ("reference", references)):
+        if names:
+            picked = {s: [r for r in rows if r["dataset"] == s and r["kind"] == "model" and r["name"] in names]
+                      for s in sets}  # fmt: skip
+            lines.append(f"| **{label}** | " + " | ".join(cell(picked[s]) for s in sets) + " |")
+    where = "each seed's own fine-tuned backbone" if len(backbones) > 1 else "the one frozen backbone"
+    note = (
+        f"Spearman (score sets) or accuracy (label sets) ×100; fixed strategies of {where}"
+        + (f", mean ± std over {len(backbones)} seeds" if len(backbones) > 1 else "")
+        + f"; the model row is the mean ± std over its {len(models)} seeds."
+    )
+    return "\n".join(lines) + "\n\n" + note

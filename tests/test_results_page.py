@@ -31,10 +31,10 @@ def test_a_record_lands_on_the_page_with_its_command_and_machine(monkeypatch, tm
 
 def test_sections_follow_the_page_order_then_names(monkeypatch, tmp_path):
     page = load_results_page(monkeypatch, tmp_path)
-    for name in ("bench_train", "zeta", "suite_minilm", "reproduce_a"):
+    for name in ("bench_train", "zeta", "suite_minilm", "penalty_a"):
         page.record(name, f"title {name}", "body", command="x")
     text = page.render()
-    positions = [text.index(f"## title {n}") for n in ("suite_minilm", "reproduce_a", "bench_train", "zeta")]
+    positions = [text.index(f"## title {n}") for n in ("suite_minilm", "penalty_a", "bench_train", "zeta")]
     assert positions == sorted(positions)
 
 

@@ -50,3 +50,38 @@ def test_the_reference_fine_tune_takes_the_fits_epochs_override(monkeypatch):
     assert reproduce.overridden(["--trainer.max_epochs", "2", "--x", "1"], "--trainer.max_epochs") == "2"
     assert reproduce.overridden(["--trainer.max_epochs=3"], "--trainer.max_epochs") == "3"
     assert reproduce.overridden(["--trainer.max_epochsx", "2"], "--trainer.max_epochs") is None
+
+
+def compared(dataset: str, backbone: str, name: str, kind: str, value: float) -> dict:
+    """A row of comparison.csv as csv.DictReader gives it: strings, the unused metric empty."""
+    task = "score" if dataset.startswith("sts") else "label"
+    score, label = (str(value), "") if task == "score" else ("", str(value))
+    return {"dataset": dataset, "task": task, "backbone": backbone, "name": name, "strategy": name, "kind": kind,
+            "spearman": score, "accuracy": label}  # fmt: skip
+
+
+def test_every_strategy_of_a_shared_frozen_backbone_is_one_figure_and_the_model_a_spread(monkeypatch):
+    table = load(monkeypatch, "suite_table")
+    rows = [compared("stsb", "s0", "mean", "fixed", 82.0), compared("msrp", "s0", "mean", "fixed", 72.0)]
+    rows += [compared("stsb", "s0", "cls", "fixed", 73.5), compared("msrp", "s0", "cls", "fixed", 69.0)]
+    rows += [compared(d, "s0", m, "model", v) for m, d, v in
+             [("s0", "stsb", 83.0), ("s1", "stsb", 84.0), ("s0", "msrp", 72.0), ("s1", "msrp", 73.0)]]  # fmt: skip
+    rows += [compared("stsb", "s0", "soup", "model", 99.0)]  # not a seed: left out of the model row
+    lines = table.strategy_table(rows, ["s0", "s1"]).splitlines()
+    assert lines[0] == "| strategy | stsb | msrp |"
+    assert lines[2:5] == [
+        "| mean | 82.00 | 72.00 |",
+        "| cls | 73.50 | 69.00 |",
+        "| **model** | 83.50 ± 0.71 | 72.50 ± 0.71 |",
+    ]
+    assert "the one frozen backbone" in lines[-1]
+
+
+def test_fine_tuned_backbones_give_each_strategy_a_spread_and_the_references_a_row(monkeypatch):
+    table = load(monkeypatch, "suite_table")
+    rows = [compared("sts12", b, "mean", "fixed", v) for b, v in [("s0", 66.0), ("s1", 68.0), ("st0", 50.0)]]
+    rows += [compared("sts12", m, m, "model", v) for m, v in [("s0", 69.0), ("s1", 69.0), ("st0", 68.0)]]
+    lines = table.strategy_table(rows, ["s0", "s1"], ["st0"]).splitlines()
+    # the reference's own backbone is not one of the seeds': its fixed strategies stay out of the mean
+    assert lines[2:5] == ["| mean | 67.00 ± 1.41 |", "| **model** | 69.00 ± 0.00 |", "| **reference** | 68.00 |"]
+    assert "each seed's own fine-tuned backbone, mean ± std over 2 seeds" in lines[-1]
