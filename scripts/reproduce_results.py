@@ -39,6 +39,7 @@ from pathlib import Path
 import yaml
 
 from poolhead.configs import config_path
+from poolhead.evaluation.models import display_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from model_soup import make_soup  # noqa: E402
@@ -172,10 +173,11 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     everything = models + ([soup] if soup else [])
     folder = compared(config, everything, root / "compare", args.suite, args.data, args.refit, references)
     rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
-    names = [f"seed{seed}/model" for seed in args.seeds]
+    # The rows carry each model's name as compare labels it.
+    names, reference_names = [display_name(str(m)) for m in models], [display_name(str(r)) for r in references]
     body, data = seed_table(rows, names, "soup" if soup else None)
     with open(folder / "comparison.csv", encoding="utf-8", newline="") as table:
-        every = strategy_table(list(csv.DictReader(table)), names, ["/".join(path.parts[-2:]) for path in references])
+        every = strategy_table(list(csv.DictReader(table)), names, reference_names)
     body += "\n\nEvery strategy on every set:\n\n" + every
     overrides = f" {shlex.join(extra)}" if extra else ""
     commands = (
