@@ -39,6 +39,7 @@ TEXTS = [
 NATIVE_FIXED = ["cls", "eos", "mean", "max", "mean_sqrt_len", "weighted_mean", "mean_max", "first_last_avg"]
 HEADS = {
     "attention": {"name": "attention", "num_heads": 2},
+    "attention_floor_scored_early": {"name": "attention", "num_heads": 2, "uniform_floor": 0.3, "score_layer": 1},
     "latent_attention": {"name": "latent_attention", "num_heads": 2, "num_latents": 2, "output_dim": 16},
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 3},
     "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2]},

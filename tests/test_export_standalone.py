@@ -24,6 +24,7 @@ from poolhead.export import export_sentence_transformer
 TEXTS = ["A man is playing a guitar.", "Hi", "Padding matters when the batch mixes long and short sentences."]
 HEADS = {
     "attention": {"name": "attention", "num_heads": 2},
+    "attention_floor_scored_early": {"name": "attention", "num_heads": 2, "uniform_floor": 0.3, "score_layer": 1},
     "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2},
     "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 2},
     "min": {"name": "min"},

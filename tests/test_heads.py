@@ -23,6 +23,7 @@ NUM_HIDDEN_STATES = 4  # embeddings + 3 transformer layers
 LEARNED = {
     "attention": {"name": "attention", "num_heads": 4},
     "attention_1_head": {"name": "attention", "num_heads": 1, "temperature": 2.0},
+    "attention_floor_scored_early": {"name": "attention", "num_heads": 2, "uniform_floor": 0.3, "score_layer": 0},
     "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2, "output_dim": 24},
     "latent_attention_no_mlp": {"name": "latent_attention", "num_heads": 2, "mlp_ratio": 0.0},
     "weighted_layer+attention": {

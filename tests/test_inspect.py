@@ -76,6 +76,22 @@ def test_layer_weights_and_attention_over_the_mixed_layers(tiny_model_dir):
     assert inspection.names == ["cls", "mean", "layers+attention (weighted_layer)"]
 
 
+def test_a_head_scoring_an_earlier_layer_shows_the_weights_it_pools_with(tiny_model_dir):
+    head = randomised(AttentionPooling(32, num_heads=2, score_layer=1, uniform_floor=0.3))
+    encoder = Encoder(tiny_model_dir, pooler=head)
+    inspection = inspect_text(TEXT, EmbeddingModel.from_encoder(encoder, "early"), strategies=["mean"])
+
+    features = encoder.backbone.tokenizer([TEXT], return_tensors="pt")
+    mask = features["attention_mask"].bool()
+    with torch.no_grad():
+        hidden_states = encoder.model(**features, output_hidden_states=True).hidden_states
+        # The weights the head gives the first layer's tokens, not those it would give the last layer's.
+        expected, on_last = (head.attention_weights(hidden_states[i], mask)[0].numpy() for i in (1, -1))
+    assert inspection.attention == pytest.approx(expected, abs=1e-6)
+    assert not inspection.attention == pytest.approx(on_last)
+    assert inspection.attention.min() >= 0.3 / len(inspection.tokens) - 1e-6  # the floor
+
+
 def test_latent_attention_probabilities_are_the_ones_the_head_pools_with():
     head = randomised(LatentAttentionPooling(32, num_heads=4, num_latents=2, mlp_ratio=2.0))
     tokens = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(1))

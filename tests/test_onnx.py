@@ -23,6 +23,7 @@ TEXTS = [
 ]
 LEARNED = {
     "attention": {"name": "attention", "num_heads": 4},
+    "attention_floor_scored_early": {"name": "attention", "num_heads": 4, "uniform_floor": 0.3, "score_layer": 1},
     "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2, "mlp_ratio": 1.0},
     "token_interaction": {"name": "token_interaction", "num_heads": 4, "num_blocks": 2},
     "weighted_layer": {"name": "weighted_layer", "inner": {"name": "attention", "num_heads": 4}, "layers": [-1, -3]},

@@ -114,6 +114,8 @@ def _read_head(inspection: TextInspection, pooler: Pooler, tokens: Tensor, mask:
         tokens = pooler.mix([hidden_states[i].to(tokens.device) for i in indices])
         pooler = pooler.inner
     if isinstance(pooler, AttentionPooling):
+        if pooler.score_layer is not None:  # its scorer reads another layer than the one it averages
+            tokens = hidden_states[pooler.layer_indices(len(hidden_states))[0]].to(tokens.device)
         weights = pooler.attention_weights(tokens, mask)[0]  # T, heads
         inspection.attention = weights.float().cpu().numpy()
         inspection.attention_labels = [f"head {h}" for h in range(weights.shape[-1])]

@@ -26,13 +26,31 @@ class AttentionPooling(Pooler):
             weights are from uniform (the KL divergence from them to uniform, averaged over texts,
             heads and a step's forward passes); anchors the head to the mean pooling it starts
             from. 0 turns it off.
+        uniform_floor: the share of each text's weight spread evenly over its real tokens, the
+            rest following the scorer: ``(1 - floor) * softmax + floor / n``. Every token keeps at
+            least ``floor / n`` of the weight, so the head can stress tokens but never drop one;
+            out of domain, dropped tokens are what cost a head against mean pooling. 0 turns it
+            off, 1 is mean pooling.
+        score_layer: the entry of the backbone's ``hidden_states`` that the scorer reads (0 = the
+            embedding layer, 1 = the first transformer layer); the last layer is still the one
+            averaged. A shallow layer gives weights that depend mostly on the word, not its
+            context, as SIF's word frequencies do, which carry across domains. ``None`` scores
+            the averaged layer itself.
 
     ``init_weights`` zeroes the scorer, so at step 0 every real token gets the same weight
     and the head *equals* mean pooling: training can only move it to something better.
     """
 
     name = "attention"
-    config_keys = ("hidden_size", "num_heads", "dropout", "temperature", "uniform_penalty")
+    config_keys = (
+        "hidden_size",
+        "num_heads",
+        "dropout",
+        "temperature",
+        "uniform_penalty",
+        "uniform_floor",
+        "score_layer",
+    )
 
     def __init__(
         self,
@@ -41,10 +59,26 @@ class AttentionPooling(Pooler):
         dropout: float = 0.0,
         temperature: float = 1.0,
         uniform_penalty: float = 0.0,
+        uniform_floor: float = 0.0,
+        score_layer: int | None = None,
     ) -> None:
         super().__init__(hidden_size)
         if hidden_size % num_heads:
             raise UserValueError(f"num_heads={num_heads} must divide hidden_size={hidden_size}")
+        if not 0.0 <= uniform_floor <= 1.0:
+            raise UserValueError(
+                f"uniform_floor={uniform_floor} is outside [0, 1]: it is the share of the weight spread evenly "
+                f"(0 = the scorer alone, 1 = mean pooling)"
+            )
+        if score_layer is not None and (isinstance(score_layer, bool) or not isinstance(score_layer, int)):
+            raise UserValueError(
+                f"score_layer={score_layer!r} must be an index into the backbone's hidden_states "
+                f"(0 = embeddings, 1 = first layer, -1 = last) or None"
+            )
+        self.uniform_floor = uniform_floor
+        self.score_layer = score_layer
+        # Scoring another layer reads two hidden states: the scored one, then the averaged last one.
+        self.layers = None if score_layer is None else (score_layer, -1)
         self.num_heads = num_heads
         self.dropout = dropout
         self.temperature = temperature
@@ -65,13 +99,25 @@ class AttentionPooling(Pooler):
         # An empty row would be softmax over all -inf = NaN; give it zeros instead.
         logits = torch.where(has_tokens(attention_mask).unsqueeze(-1), logits, torch.zeros_like(logits))
         weights = logits.softmax(dim=1)
+        if self.uniform_floor:
+            counts = attention_mask.sum(dim=1, keepdim=True).clamp(min=1).unsqueeze(-1)  # B, 1, 1
+            weights = (1 - self.uniform_floor) * weights + self.uniform_floor / counts
         return weights * attention_mask.unsqueeze(-1)
 
     def pool(self, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.weigh(token_embeddings, token_embeddings, attention_mask)
+
+    def pool_layers(self, layers: list[Tensor], attention_mask: Tensor) -> Tensor:
+        scored, averaged = layers
+        return self.weigh(scored, averaged, attention_mask)
+
+    def weigh(self, scored: Tensor, token_embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+        """The tokens of ``token_embeddings`` averaged with weights the scorer gives ``scored``'s."""
         B, T, H = token_embeddings.shape
         # Zero the padding before the scorer too: its gradient sums over every position.
         real = zero_padding(token_embeddings.to(ACCUMULATION_DTYPE), attention_mask)
-        weights = self.attention_weights(real, attention_mask)  # B, T, heads
+        scored = real if scored is token_embeddings else zero_padding(scored.to(ACCUMULATION_DTYPE), attention_mask)
+        weights = self.attention_weights(scored, attention_mask)  # B, T, heads
         per_head = real.view(B, T, self.num_heads, H // self.num_heads)
         pooled = torch.einsum("bth,bthc->bhc", weights, per_head).reshape(B, H)
         if self.training and self.uniform_penalty > 0:
