@@ -34,7 +34,9 @@ def test_a_pooler_whose_option_is_lost_on_rebuild_is_not_exported(monkeypatch):
 
 
 def test_every_declared_option_is_in_the_config():
-    head = AttentionPooling(16, num_heads=4, dropout=0.1, temperature=2.0, uniform_penalty=0.5)
+    head = AttentionPooling(
+        16, num_heads=4, dropout=0.1, temperature=2.0, uniform_penalty=0.5, uniform_floor=0.25, score_layer=1
+    )
     config = head.get_config()
     assert config == {
         "name": "attention",
@@ -43,6 +45,8 @@ def test_every_declared_option_is_in_the_config():
         "dropout": 0.1,
         "temperature": 2.0,
         "uniform_penalty": 0.5,
+        "uniform_floor": 0.25,
+        "score_layer": 1,
     }
     assert set(config) == {"name", *AttentionPooling.config_keys}
 
