@@ -42,7 +42,11 @@ CONFIG = "minilm_attention_uniform_stsb"
 OPTION = "uniform_penalty"
 HELD_OUT = ("stsb-validation", "msrp-validation")
 # How the table and the run folders name an option's value.
-SYMBOLS = {"uniform_penalty": ("λ", "lambda"), "uniform_floor": ("floor", "floor")}
+SYMBOLS = {
+    "uniform_penalty": ("λ", "lambda"),
+    "uniform_floor": ("floor", "floor"),
+    "score_layer": ("scored layer", "layer"),
+}
 
 
 def symbol(option: str) -> str:
@@ -88,7 +92,7 @@ def main() -> None:
     config = config_path(args.config)
     models = {}
     for value in args.values:
-        extra = [f"--model.pooler_kwargs.{args.option}", str(value)]
+        extra = [f"--model.pooler_kwargs.{args.option}", f"{value:g}"]  # "1", not "1.0", for an integer option
         for seed in args.seeds:
             models[value, seed] = fitted_model(config, seed, out / label(args.option, value, seed), extra, args)
     held_out = held_out_sets(Path(args.data_root), out / "held_out")
