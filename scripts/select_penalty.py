@@ -18,7 +18,8 @@ held-out validation sets:
 
 The held-out pick is the value with the best mean of the two (mean over seeds); its suite figures
 are then an estimate on unseen data, which a value picked on the suite itself is not. The table is
-the record ``penalty_selection`` of docs/results.md (``OPTION_selection`` for another option).
+the record ``penalty_selection`` of docs/results.md (``selection_CONFIG_OPTION`` for another config or
+option, whose runs go to reports/select/CONFIG/OPTION: two choices never share runs or a record).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def symbol(option: str) -> str:
 
 def label(option: str, value: float, seed: int) -> str:
     # compare names a model by its folder's parent ("lambda3-seed0/model"), so each must differ.
-    return f"{SYMBOLS.get(option, (option, option))[1]}{value:g}-seed{seed}"
+    folder_name = SYMBOLS.get(option, (option, option))[1]
+    return f"{folder_name}{value:g}-seed{seed}"
 
 
 def held_out_sets(data_root: Path, out: Path) -> list[Path]:
@@ -83,12 +85,12 @@ def main() -> None:
     parser.add_argument("--option", default=OPTION, help="the pooler_kwargs key to choose")
     parser.add_argument("--values", "--penalties", dest="values", type=float, nargs="+", default=[0, 1, 3, 10, 30])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output", help="default reports/select_penalty (reports/select_OPTION for another option)")
+    parser.add_argument("--output", help="default reports/select_penalty (reports/select/CONFIG/OPTION otherwise)")
     parser.add_argument("--data-root", default=DATA_ROOT)
     parser.add_argument("--refit", action="store_true")
     args = parser.parse_args()
-    default = args.option == OPTION
-    out = Path(args.output or ("reports/select_penalty" if default else f"reports/select_{args.option}"))
+    folder, name, title = destination(args.config, args.option)
+    out = Path(args.output or folder)
     config = config_path(args.config)
     models = {}
     for value in args.values:
@@ -103,15 +105,25 @@ def main() -> None:
     rows = json.loads((out / "compare" / "suite.json").read_text(encoding="utf-8"))["rows"]
     body = table(rows, args)
     command = ["python", "scripts/select_penalty.py"]
-    if not default or args.config != CONFIG:
+    if name != "penalty_selection":
         command += ["--config", args.config, "--option", args.option]
     command += ["--values", *(f"{v:g}" for v in args.values), "--seeds", *map(str, args.seeds)]
-    if default:
-        name, title = "penalty_selection", "Choosing the uniform penalty λ on held-out validation data"
-    else:
-        name, title = f"{args.option}_selection", f"Choosing {args.config}'s {args.option} on held-out validation data"
     record(name, title, body, command=shlex.join(command))
     print(body)
+
+
+def destination(config: str, option: str) -> tuple[str, str, str]:
+    """The run folder, record name and section title of choosing ``option`` for ``config``: one per pair,
+    so that a rerun never reuses another choice's runs or overwrites its record."""
+    if (config, option) == (CONFIG, OPTION):  # where the first choice, the penalty, was measured
+        return (
+            "reports/select_penalty",
+            "penalty_selection",
+            "Choosing the uniform penalty λ on held-out validation data",
+        )
+    stem = Path(config).stem
+    return (f"reports/select/{stem}/{option}", f"selection_{stem}_{option}",
+            f"Choosing {stem}'s {option} on held-out validation data")  # fmt: skip
 
 
 def table(rows: list[dict], args: argparse.Namespace) -> str:

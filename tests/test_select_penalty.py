@@ -57,3 +57,16 @@ def test_the_default_option_keeps_the_penalty_names_its_records_were_made_with(m
     assert select.label("uniform_penalty", 3, 0) == "lambda3-seed0"  # reports/select_penalty's run folders
     assert select.label("uniform_floor", 0.3, 2) == "floor0.3-seed2"
     assert select.symbol("uniform_penalty") == "λ" and select.symbol("num_heads") == "num_heads"
+
+
+def test_each_config_and_option_gets_its_own_runs_and_record(monkeypatch):
+    select = load(monkeypatch)
+    assert select.destination("minilm_attention_uniform_stsb", "uniform_penalty")[:2] == (
+        "reports/select_penalty", "penalty_selection")  # fmt: skip
+    # The same option of another config must not reuse the penalty config's runs or overwrite its record.
+    other = select.destination("minilm_attention_floor_stsb", "uniform_penalty")
+    assert other[:2] == ("reports/select/minilm_attention_floor_stsb/uniform_penalty",
+                         "selection_minilm_attention_floor_stsb_uniform_penalty")  # fmt: skip
+    from_file = select.destination("configs/mine.yaml", "uniform_floor")
+    assert from_file[:2] == ("reports/select/mine/uniform_floor", "selection_mine_uniform_floor")
+    assert from_file[2] == "Choosing mine's uniform_floor on held-out validation data"
