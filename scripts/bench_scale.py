@@ -191,7 +191,7 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from poolhead import PoolingModule, SentencePairDataModule
-    from poolhead.lora import trainable_parameters
+    from poolhead.training.lora import trainable_parameters
 
     L.seed_everything(42, verbose=False)
     model = PoolingModule(

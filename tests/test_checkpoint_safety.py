@@ -12,7 +12,7 @@ import torch
 
 from poolhead.cli import main
 from poolhead.data import SentencePairDataModule
-from poolhead.module import PoolingModule
+from poolhead.training.module import PoolingModule
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "poolhead"
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -117,11 +117,11 @@ def test_every_load_call_in_src_goes_through_the_safe_reader():
         for match in calls.finditer(path.read_text(encoding="utf-8"))
     }
     assert found == {
-        "checkpoints.py:torch.load(",  # the one reader: weights_only=True, passed explicitly
-        "module.py:load_from_checkpoint(",  # PoolingModule's override, reading through checkpoints.py
+        "training/checkpoints.py:torch.load(",  # the one reader: weights_only=True, passed explicitly
+        "training/module.py:load_from_checkpoint(",  # PoolingModule's override, reading through checkpoints.py
         "evaluation/models.py:load_from_checkpoint(",  # calls that override
     }
-    source = (SRC / "checkpoints.py").read_text(encoding="utf-8")
+    source = (SRC / "training" / "checkpoints.py").read_text(encoding="utf-8")
     assert "weights_only=True" in source
 
 

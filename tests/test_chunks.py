@@ -6,9 +6,9 @@ import lightning as L
 import pytest
 import torch
 
-from poolhead.chunks import length_chunks
 from poolhead.data import SentencePairDataModule
-from poolhead.module import PoolingModule
+from poolhead.training.chunks import length_chunks
+from poolhead.training.module import PoolingModule
 
 SIDE_A = ["ok", "A man is playing a flute in the park on a sunny afternoon.", "A plane is taking off.", "Hi there"]
 SIDE_B = ["A dog runs.", "no", "Two dogs run across a snowy field together, barking at the birds.", "Cats sleep a lot."]

@@ -155,8 +155,9 @@ def test_same_seed_gives_identical_reports(tiny_model_dir, data_folders, tmp_pat
 
 
 def test_checkpoint_is_compared_like_its_encoder(tiny_model_dir, data_folders, tmp_path):
-    module = pytest.importorskip("poolhead.module", reason="poolhead.module (PoolingModule) does not import yet")
     import lightning as L
+
+    from poolhead.training import module
 
     model = module.PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     model.pooler.load_state_dict(trained_looking_head(32).state_dict())

@@ -24,7 +24,7 @@ TIMEOUT_S = 240
 
 def build(tiny_model: str, data_dir: str):
     from poolhead.data import SentencePairDataModule
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     model = PoolingModule(
         tiny_model,
@@ -121,7 +121,7 @@ def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_d
     assert ranks[0]["val_spearman"] == ranks[1]["val_spearman"]
 
     # One process validating the saved model on the same 37 pairs reports exactly the DDP figure.
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", cache["POOLHEAD_CACHE_DIR"])
     model = PoolingModule.load_from_checkpoint(tmp_path / "ddp.ckpt")

@@ -39,7 +39,7 @@ def test_an_encoder_leaves_the_backbone_it_is_given_as_it_was(tiny_model_dir):
 
 def test_no_attributes_that_never_fill(tiny_model_dir):
     from poolhead.data import SentencePairDataModule
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     # PoolingModule.metrics stayed {} (the metrics live in val_metrics / test_metrics);
     # SentencePairDataModule.sentence_features had no caller.
@@ -82,7 +82,7 @@ def test_export_reads_the_checkpoint_once(tiny_model_dir, tmp_path, monkeypatch)
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from poolhead.export import export_checkpoint
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     model = PoolingModule(tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     callback = ModelCheckpoint(monitor="val/spearman", mode="max")

@@ -293,8 +293,9 @@ def test_checkpoint_metadata_reads_the_best_validation_score():
 
 
 def test_cli_export_of_a_checkpoint_with_a_fine_tuned_backbone(tiny_model_dir, tmp_path, capsys):
-    module = pytest.importorskip("poolhead.module", reason="poolhead.module (PoolingModule) does not import yet")
     import lightning as L
+
+    from poolhead.training import module
 
     model = module.PoolingModule(
         backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2}, freeze_backbone=False

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from poolhead.cli import main
-from poolhead.metrics import PairMetrics
+from poolhead.training.metrics import PairMetrics
 
 COMMANDS = ["fit", "validate", "test", "export", "compare", "inspect", "push", "predict"]
 
@@ -35,7 +35,7 @@ def test_a_lightning_command_from_the_shell_warns_nothing(monkeypatch, capsys, r
 
 
 def test_training_logs_accuracy_and_f1_x100_like_compare(tiny_model_dir):
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     model = PoolingModule(tiny_model_dir, pooler="mean", loss="pair_classification")
     logged = {}

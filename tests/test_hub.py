@@ -122,7 +122,7 @@ def test_export_push_to_hub_uploads_what_it_wrote(tiny_model_dir, tmp_path, monk
     import lightning as L
 
     from poolhead.cli import main
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     model = PoolingModule(backbone=tiny_model_dir, pooler="mean")
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)

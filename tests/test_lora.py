@@ -12,7 +12,7 @@ from sentence_transformers import SentenceTransformer
 
 from poolhead import PoolingModule, SentencePairDataModule
 from poolhead.export import export_checkpoint
-from poolhead.lora import is_adapter_key, trainable_parameters
+from poolhead.training.lora import is_adapter_key, trainable_parameters
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]}
 MAX_LENGTH = 32

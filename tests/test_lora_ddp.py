@@ -24,7 +24,7 @@ def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
     import torch
 
     from poolhead import PoolingModule, SentencePairDataModule
-    from poolhead.lora import is_adapter_key
+    from poolhead.training.lora import is_adapter_key
 
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)

@@ -17,7 +17,7 @@ from sentence_transformers.sentence_transformer.losses import (
     MultipleNegativesRankingLoss as STMultipleNegativesRankingLoss,
 )
 
-from poolhead.losses import (
+from poolhead.training.losses import (
     CoSENTLoss,
     InBatchNegativesLoss,
     PairClassificationLoss,

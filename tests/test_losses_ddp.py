@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from poolhead.losses import InBatchNegativesLoss
+from poolhead.training.losses import InBatchNegativesLoss
 
 WORLD_SIZE = 2
 TIMEOUT_S = 120

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import BatchSampler
 
 from poolhead.data import EpochShuffleSampler, MixtureBatchSampler, SentencePairDataModule
-from poolhead.module import PoolingModule
+from poolhead.training.module import PoolingModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ from transformers import BertConfig, BertModel
 from poolhead import AttentionPooling
 from poolhead.backbone import fingerprint
 from poolhead.data import SentencePairDataModule
-from poolhead.module import BACKBONE_PREFIX, PoolingModule
+from poolhead.training.module import BACKBONE_PREFIX, PoolingModule
 
 TEXTS = ["A man is playing a flute.", "A plane is taking off.", "Two dogs run across a snowy field together.", "ok"]
 

@@ -12,7 +12,7 @@ import torch
 from standins import tiny_model_folder
 
 from poolhead.cli import main
-from poolhead.module import PoolingModule
+from poolhead.training.module import PoolingModule
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def test_export_command_writes_the_graph_beside_the_weights(tiny_model_dir, tmp_
     import lightning as L
 
     from poolhead.cli import main
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     head = {"name": "weighted_layer", "inner": "mean", "layers": [-1, -2]}
     module = PoolingModule(backbone=tiny_model_dir, pooler=head, normalize=True)

@@ -246,7 +246,7 @@ def test_predict_from_a_checkpoint_gives_what_its_export_gives(tiny_model_dir, c
 
     from poolhead.corpus import read_embeddings
     from poolhead.export import export_checkpoint
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)

@@ -19,7 +19,7 @@ import torch
 import yaml
 
 from poolhead.cli import main
-from poolhead.module import PoolingModule
+from poolhead.training.module import PoolingModule
 
 # 64 pairs / 16 per batch = 4 steps per epoch; a checkpoint every 3 steps lands mid-epoch.
 STEPS_PER_EPOCH, EPOCHS, CHECKPOINT_EVERY = 4, 3, 3

@@ -106,7 +106,7 @@ def test_a_frozen_run_hashes_its_backbone_once(tiny_model_dir, data_dir, tmp_pat
     import lightning as L
 
     from poolhead.data import SentencePairDataModule
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "cache"))
     calls = counting_fingerprint(monkeypatch)

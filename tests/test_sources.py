@@ -12,8 +12,8 @@ from quiet_fit import quiet_fit
 from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
 from poolhead.data import SentencePairDataModule
-from poolhead.losses import InBatchNegativesLoss
-from poolhead.module import PoolingModule
+from poolhead.training.losses import InBatchNegativesLoss
+from poolhead.training.module import PoolingModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 # Training, export and evaluation pull in Lightning and sentence-transformers (seconds of
 # import time); they load on first use so `import poolhead` stays as light as the notebook needs.
 _LAZY = {
-    "PoolingModule": "poolhead.module",
+    "PoolingModule": "poolhead.training.module",
     "SentencePairDataModule": "poolhead.data",
     "load": ("poolhead.export", "load_sentence_transformer"),
     "export_checkpoint": "poolhead.export",

@@ -12,12 +12,12 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
-from poolhead.checkpoints import read_checkpoint
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
-from poolhead.module import PoolingModule
-from poolhead.resume import resume_in_same_run
+from poolhead.training.checkpoints import read_checkpoint
+from poolhead.training.module import PoolingModule
+from poolhead.training.resume import resume_in_same_run
 
 #: Lightning's subcommands, with what each does in poolhead
 LIGHTNING_COMMANDS = {

@@ -19,9 +19,9 @@ def load_encoder_model(model: str) -> SentenceTransformer:
 
     path = Path(resolve_model_path(model))
     if path.is_file() and path.suffix == ".ckpt":
-        from poolhead.checkpoints import read_checkpoint
         from poolhead.export.checkpoint import module_from_checkpoint
-        from poolhead.training_checks import check_poolhead_checkpoint
+        from poolhead.training.checkpoints import read_checkpoint
+        from poolhead.training.checks import check_poolhead_checkpoint
 
         checkpoint = read_checkpoint(path)  # weights_only=True, one sentence for a damaged file
         check_poolhead_checkpoint(checkpoint, path)

@@ -175,7 +175,7 @@ def _sentence_transformers_pooling(model: Any) -> str:
 
 
 def _from_checkpoint(path: Path, device: Any) -> EmbeddingModel:
-    from poolhead.module import PoolingModule
+    from poolhead.training.module import PoolingModule
 
     module = PoolingModule.load_from_checkpoint(str(path), map_location="cpu").eval()
     encoder = Encoder(module.backbone, pooler=module.pooler, normalize=module.normalize, device=device)

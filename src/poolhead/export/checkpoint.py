@@ -6,10 +6,10 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from poolhead.checkpoints import read_checkpoint
 from poolhead.export.writer import export_sentence_transformer
-from poolhead.lora import merged_backbone
-from poolhead.training_checks import check_poolhead_checkpoint
+from poolhead.training.checkpoints import read_checkpoint
+from poolhead.training.checks import check_poolhead_checkpoint
+from poolhead.training.lora import merged_backbone
 
 #: hyperparameters that describe the training setup in the model card (others are omitted).
 CARD_HPARAMS = ("freeze_backbone", "lora", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")
@@ -59,7 +59,7 @@ def module_from_checkpoint(checkpoint: dict[str, Any], **overrides: Any) -> Any:
 
     ``overrides`` replace saved hyperparameters (e.g. ``backbone=`` for a folder that moved).
     """
-    from poolhead.module import PoolingModule  # Lightning is only needed here
+    from poolhead.training.module import PoolingModule  # Lightning is only needed here
 
     accepted = inspect.signature(PoolingModule.__init__).parameters
     hparams = {key: value for key, value in checkpoint.get("hyper_parameters", {}).items() if key in accepted}

@@ -14,8 +14,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from poolhead.errors import UserValueError
-from poolhead.losses import build_loss, check_loss_matches_data
-from poolhead.metrics import PairMetrics
+from poolhead.training.losses import build_loss, check_loss_matches_data
+from poolhead.training.metrics import PairMetrics
 
 #: the metric of each kind of data that ``val/combined`` averages
 MAIN_METRIC = {"score": "spearman", "label": "accuracy", "positive": "accuracy"}

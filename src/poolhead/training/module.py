@@ -13,29 +13,29 @@ from torch import Tensor
 
 from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
-from poolhead.checkpoints import checkpoint_bytes, load_checkpoint_bytes, use_safe_checkpoint_io
-from poolhead.chunks import length_chunks
 from poolhead.errors import UserValueError
-from poolhead.lora import add_adapters, is_adapter_key
-from poolhead.losses import build_loss, check_loss_matches_data
-from poolhead.metrics import PairMetrics
-from poolhead.objectives import (
+from poolhead.pooling.base import Pooler
+from poolhead.pooling.registry import resolve_pooler
+from poolhead.training.checkpoints import checkpoint_bytes, load_checkpoint_bytes, use_safe_checkpoint_io
+from poolhead.training.checks import (
+    check_poolhead_checkpoint,
+    check_training_options,
+    check_training_pairs,
+    follow_data_kind,
+)
+from poolhead.training.chunks import length_chunks
+from poolhead.training.lora import add_adapters, is_adapter_key
+from poolhead.training.losses import build_loss, check_loss_matches_data
+from poolhead.training.metrics import PairMetrics
+from poolhead.training.objectives import (
     COMBINED,
     Objective,
     build_dataset_losses,
     combined_metric,
     plan_objectives,
 )
-from poolhead.optimisation import configure_optimization
-from poolhead.pooling.base import Pooler
-from poolhead.pooling.registry import resolve_pooler
-from poolhead.resume import STEP_SEED_KEY, step_random_state, step_seed
-from poolhead.training_checks import (
-    check_poolhead_checkpoint,
-    check_training_options,
-    check_training_pairs,
-    follow_data_kind,
-)
+from poolhead.training.optimisation import configure_optimization
+from poolhead.training.resume import STEP_SEED_KEY, step_random_state, step_seed
 
 BACKBONE_PREFIX = "backbone_model."
 
@@ -75,7 +75,7 @@ class PoolingModule(L.LightningModule):
         lora: fine-tune through LoRA adapters instead of every backbone weight (needs
             ``freeze_backbone: false``), e.g. ``{r: 8, alpha: 16, dropout: 0.05, target_modules: [query, value]}``:
             only the adapters (at ``backbone_lr``) and the head train, checkpoints hold only those.
-            See poolhead.lora.
+            See poolhead.training.lora.
         gradient_checkpointing: recompute the backbone's activations in the backward pass instead
             of keeping them: less memory for a fine-tune (full or LoRA), more compute.
     """
@@ -135,7 +135,7 @@ class PoolingModule(L.LightningModule):
         self.hparams["max_length"] = self.backbone.max_length
         #: set by the feature cache when the backbone is frozen (see poolhead.cache)
         self.feature_cache = None
-        #: one per data set of the fit (see poolhead.objectives), set in setup
+        #: one per data set of the fit (see poolhead.training.objectives), set in setup
         self.objectives: list[Objective] = []
 
     def _add_lora(self, lora: dict[str, Any]) -> None:
