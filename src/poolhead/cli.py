@@ -15,7 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
-from poolhead.training.checkpoints import read_checkpoint
+from poolhead.training.checkpoints import model_options, read_checkpoint
 from poolhead.training.module import PoolingModule
 from poolhead.training.resume import resume_in_same_run
 
@@ -77,11 +77,10 @@ class PoolheadCLI(LightningCLI):
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
-        hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
-        for key in ("_instantiator", *self.typed_model_options):
+        # model_options: plain values only (no class path to import, no cache_dir to write to).
+        hparams = model_options(read_checkpoint(ckpt_path), ckpt_path)
+        for key in self.typed_model_options:
             hparams.pop(key, None)
-        if "_class_path" in hparams:
-            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from poolhead.export.writer import export_sentence_transformer
-from poolhead.training.checkpoints import read_checkpoint
+from poolhead.training.checkpoints import model_options, read_checkpoint
 from poolhead.training.checks import check_poolhead_checkpoint
 from poolhead.training.lora import merged_backbone
 
@@ -62,7 +62,8 @@ def module_from_checkpoint(checkpoint: dict[str, Any], **overrides: Any) -> Any:
     from poolhead.training.module import PoolingModule  # Lightning is only needed here
 
     accepted = inspect.signature(PoolingModule.__init__).parameters
-    hparams = {key: value for key, value in checkpoint.get("hyper_parameters", {}).items() if key in accepted}
+    options = model_options(checkpoint, "the checkpoint")
+    hparams = {key: value for key, value in options.items() if key in accepted}
     hparams.update(overrides)
     module = PoolingModule(**hparams)
     module.on_load_checkpoint(checkpoint)

@@ -20,6 +20,15 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from poolhead.errors import UserFileNotFoundError, UserValueError
 
+#: the class paths a PoolingModule checkpoint may name (LightningCLI saves ``_class_path`` in subclass
+#: mode); the first is where the class lived before training/ existed.
+MODULE_CLASS_PATHS = ("poolhead.module.PoolingModule", "poolhead.training.module.PoolingModule")
+#: the ``_instantiator`` LightningCLI saves; Lightning imports whatever a checkpoint names there
+TRUSTED_INSTANTIATORS = ("lightning.pytorch.cli.instantiate_module",)
+#: keys that make Lightning or jsonargparse import the module they name
+IMPORTING_KEYS = ("class_path", "_class_path", "_instantiator")
+#: options that decide where a run writes: the user's command line and environment decide, never a file
+WRITE_LOCATIONS = ("cache_dir",)
 #: torch.save writes a zip archive; anything else is a truncated, zeroed or foreign file.
 ZIP_SIGNATURE = b"PK\x03\x04"
 FROM_FIT = "give a .ckpt written by poolhead fit (runs/<name>/version_<n>/checkpoints/)"
@@ -67,6 +76,52 @@ def load_checkpoint_bytes(data: bytes, path: str | Path, map_location: Any = "cp
 def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     """The checkpoint dict at ``path``, loaded with weights_only=True (see the module docstring)."""
     return load_checkpoint_bytes(checkpoint_bytes(path), path, map_location)
+
+
+def model_options(checkpoint: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``PoolingModule`` options, as plain values only.
+
+    Lightning imports a checkpoint's ``_instantiator`` and jsonargparse any ``class_path`` it parses, so
+    a crafted file could name any module. Only PoolingModule's own class path and LightningCLI's
+    instantiator are accepted (and dropped: the class is known); any other such name is refused. Where
+    a run writes (``cache_dir``) is dropped too: the command line and ``POOLHEAD_CACHE_DIR`` decide it.
+    """
+    options = dict(checkpoint.get("hyper_parameters") or {})
+    named = {key: options.pop(key) for key in ("_instantiator", "_class_path") if key in options}
+    trusted = {"_instantiator": TRUSTED_INSTANTIATORS, "_class_path": MODULE_CLASS_PATHS}
+    for key, value in named.items():
+        if value not in trusted[key]:
+            _refuse_name(path, key, value)
+    found = _importing_name(options)
+    if found:
+        _refuse_name(path, *found)
+    for key in WRITE_LOCATIONS:
+        options.pop(key, None)
+    return options
+
+
+def _importing_name(value: Any) -> tuple[str, Any] | None:
+    """The first (key, value) anywhere in ``value`` that would make a parser import a module."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in IMPORTING_KEYS:
+                return key, item
+            found = _importing_name(item)
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            found = _importing_name(item)
+            if found:
+                return found
+    return None
+
+
+def _refuse_name(path: str | Path, key: str, value: Any) -> None:
+    raise UserValueError(
+        f"{path} names {key} {value!r} in its hyper-parameters, which would import that module's code when "
+        f"loaded; poolhead checkpoints name only their pooler's registered name: {FROM_FIT}"
+    )
 
 
 class SafeCheckpointIO(TorchCheckpointIO):

@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_warn
 
 from poolhead.errors import UserValueError
+from poolhead.training.checkpoints import model_options
 
 #: what PoolingModule logs per kind of data (besides val/loss and train/loss)
 LOGGED_METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1"), "positive": ("accuracy",)}
@@ -82,8 +83,9 @@ def follow_data_kind(trainer: Any, objectives: list[Any]) -> None:
 
 
 def check_poolhead_checkpoint(checkpoint: dict[str, Any], path: str | Path) -> None:
-    """Refuse a Lightning checkpoint that is not a PoolingModule's (no backbone in its hyperparameters)."""
-    hparams = checkpoint.get("hyper_parameters") or {}
+    """Refuse a Lightning checkpoint that is not a PoolingModule's (no backbone in its hyperparameters), or
+    whose hyper-parameters name code to import (see :func:`model_options`)."""
+    hparams = model_options(checkpoint, path)
     if "backbone" not in hparams:
         raise UserValueError(
             f"{path} is a Lightning checkpoint but not one of poolhead's PoolingModule (its hyperparameters "

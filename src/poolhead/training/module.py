@@ -16,7 +16,7 @@ from poolhead.cache import LAST, build_feature_cache
 from poolhead.errors import UserValueError
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
-from poolhead.training.checkpoints import checkpoint_bytes, load_checkpoint_bytes, use_safe_checkpoint_io
+from poolhead.training.checkpoints import checkpoint_bytes, load_checkpoint_bytes, model_options, use_safe_checkpoint_io
 from poolhead.training.checks import (
     check_poolhead_checkpoint,
     check_training_options,
@@ -343,9 +343,14 @@ class PoolingModule(L.LightningModule):
         Keyword arguments override the saved hyperparameters, e.g. ``backbone=`` for a backbone folder
         that moved (its weights fingerprint is still checked).
         """
-        data = checkpoint_bytes(checkpoint_path)
-        check_poolhead_checkpoint(load_checkpoint_bytes(data, checkpoint_path), checkpoint_path)
-        return super().load_from_checkpoint(io.BytesIO(data), *args, weights_only=True, **kwargs)
+        checkpoint = load_checkpoint_bytes(checkpoint_bytes(checkpoint_path), checkpoint_path)
+        check_poolhead_checkpoint(checkpoint, checkpoint_path)
+        # Lightning would import the _instantiator / _class_path a file names: hand it plain options only.
+        checkpoint["hyper_parameters"] = model_options(checkpoint, checkpoint_path)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        buffer.seek(0)
+        return super().load_from_checkpoint(buffer, *args, weights_only=True, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[STEP_SEED_KEY] = step_seed(self)
