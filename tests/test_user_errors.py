@@ -165,3 +165,26 @@ def test_debug_flag_shows_the_traceback_and_bugs_keep_theirs(tiny_model_dir, sco
     monkeypatch.setattr(importlib.import_module("poolhead.evaluation.compare"), "compare", bug)
     with pytest.raises(ValueError, match="a bug"):
         main(["compare", "--model", tiny_model_dir, "--data", str(score_data), "--output", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--modle.lr", "1"], "--modle.lr"),
+        (["--model.lr", "nan"], "model.lr"),
+        (["--trainer.maxepochs", "3"], "maxepochs"),
+    ],
+)
+def test_a_misspelt_or_impossible_lightning_option_is_one_line(option, named, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "minilm_attention_stsb", *option])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()  # not the 100-line usage
+    assert line.startswith("poolhead fit: error: ") and named in line and "poolhead fit --help" in line
+
+
+def test_lightning_does_not_advertise_on_every_command(tiny_model_dir, data_dir, tmp_path, capsys, caplog):
+    args = ["validate", f"--model.backbone={tiny_model_dir}", f"--data.path={data_dir / 'stsb'}"]
+    assert main([*args, "--data.limit_eval_pairs=16", f"--trainer.default_root_dir={tmp_path}"]) == 0
+    captured = capsys.readouterr()
+    assert "litlogger" not in captured.out + captured.err + caplog.text

@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
+from poolhead.commands.lightning_output import OneLineErrorParser, hide_lightning_tips
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
@@ -102,9 +103,11 @@ def run_lightning(args: list[str] | None = None) -> PoolheadCLI:
         sys.argv[1:] = shipped_config_paths(sys.argv[1:])
     else:
         args = shipped_config_paths(args)
+    hide_lightning_tips()
     return PoolheadCLI(
         PoolingModule,
         SentencePairDataModule,
+        parser_class=OneLineErrorParser,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_kwargs={"overwrite": True},
         args=args,
