@@ -97,4 +97,10 @@ def backends_table(data: dict) -> str:
             f"| {backend} | {wall:.2f} | {used:.2f} | {data['texts'] / wall:.1f} | {ratios[0]} | {ratios[1]} "
             f"| {diff_text} |"
         )
+    busy = [w / c for backend in seconds for w, c in zip(seconds[backend], cpu[backend], strict=True)]
+    lines += [
+        "",
+        f"Each run's wall-clock was {min(busy):.1f}–{max(busy):.1f}× its CPU seconds: with one thread, the rest is "
+        "time other processes held the core, so on a busy machine the CPU column is the speed-up.",
+    ]
     return "\n".join(lines)
