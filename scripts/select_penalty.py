@@ -33,8 +33,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce_results import DATA_ROOT, compare_once, fitted_model  # noqa: E402
-from results_page import record  # noqa: E402
+from harness import add_data_root, data_folder, record  # noqa: E402
+from reproduce_results import compare_once, fitted_model  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
 from poolhead.configs import config_path  # noqa: E402
@@ -60,13 +60,13 @@ def label(option: str, value: float, seed: int) -> str:
     return f"{folder_name}{value:g}-seed{seed}"
 
 
-def held_out_sets(data_root: Path, out: Path) -> list[Path]:
+def held_out_sets(data_root: str, out: Path) -> list[Path]:
     """Validation splits laid out as evaluation folders (their pairs are what compare scores)."""
     folders = []
     for name, source, column in (("stsb-validation", "stsb", "score"), ("msrp-validation", "msrp", "label")):
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        with open(data_root / source / "validation.csv", newline="", encoding="utf-8") as handle:
+        with open(data_folder(data_root, source) / "validation.csv", newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
         with open(folder / "test.csv", "w", newline="", encoding="utf-8") as handle:
             # A 0/1 label written as a score: compare then ranks cosine against it (Spearman).
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--values", "--penalties", dest="values", type=float, nargs="+", default=[0, 1, 3, 10, 30])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output", help="default reports/select_penalty (reports/select/CONFIG/OPTION otherwise)")
-    parser.add_argument("--data-root", default=DATA_ROOT)
+    add_data_root(parser)
     parser.add_argument("--refit", action="store_true")
     args = parser.parse_args()
     folder, name, title = destination(args.config, args.option)
@@ -97,7 +97,7 @@ def main() -> None:
         extra = [f"--model.pooler_kwargs.{args.option}", f"{value:g}"]  # "1", not "1.0", for an integer option
         for seed in args.seeds:
             models[value, seed] = fitted_model(config, seed, out / label(args.option, value, seed), extra, args)
-    held_out = held_out_sets(Path(args.data_root), out / "held_out")
+    held_out = held_out_sets(args.data_root, out / "held_out")
     compare = [a for m in models.values() for a in ("--model", str(m))]
     compare += ["--data", str(Path(args.data_root) / "stsb"), *(a for f in held_out for a in ("--data", str(f)))]
     compare += ["--suite", "ood", "--data-root", args.data_root]

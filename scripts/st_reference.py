@@ -1,6 +1,6 @@
 """sentence-transformers' own trainer and evaluator, run the same way by every script that compares against them.
 
-Imported by bench_train.py, bench_finetune.py, sweep_finetune.py and reproduce_results.py (scripts/
+Imported by bench_train.py, bench_finetune.py and reproduce_results.py (scripts/
 is on the path of a script run as ``python scripts/NAME.py``).
 """
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from poolhead.configs import config_path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
 
 
 def load_results_page(monkeypatch, folder: Path):
     monkeypatch.setenv("POOLHEAD_RESULTS_DIR", str(folder))
     monkeypatch.syspath_prepend(str(SCRIPTS))
-    sys.modules.pop("results_page", None)
-    return importlib.import_module("results_page")
+    sys.modules.pop("harness.results_page", None)  # it reads POOLHEAD_RESULTS_DIR when imported
+    return importlib.import_module("harness.results_page")
 
 
 def test_a_record_lands_on_the_page_with_its_command_and_machine(monkeypatch, tmp_path):
@@ -44,3 +48,20 @@ def test_what_a_script_printed_is_recorded_as_printed(monkeypatch, tmp_path, cap
         print("method  wall s")
     assert out.getvalue() == "method  wall s\n"
     assert page.text_block(out.getvalue()) == "```text\nmethod  wall s\n```"
+
+
+def test_every_record_names_a_command_that_exists_and_measure_lists_it(monkeypatch):
+    sys.path.insert(0, str(SCRIPTS))
+    measure = importlib.import_module("measure")
+    records = sorted((REPO / "docs" / "results").glob("*.json"))
+    assert records
+    for path in records:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        writer = measure.writer_of(path.stem)
+        assert writer is not None, f"{path.name}: no measurement in scripts/measure.py writes it"
+        for command in entry["command"].replace(" && ", "\n").splitlines():
+            words = shlex.split(command)
+            assert words[:2] == ["python", f"scripts/{writer.script}"], f"{path.name}: {command}"
+            assert (REPO / words[1]).is_file()
+            if "--config" in words:
+                assert config_path(words[words.index("--config") + 1]) is not None, f"{path.name}: {command}"

@@ -3,7 +3,7 @@
 A script that measures something calls ``record(name, title, command, body)``: it writes
 ``docs/results/<name>.json`` with the command that made the figures, the machine it ran on and
 the Markdown the script rendered from its own measurements, then re-renders the page. The page
-itself is ``python scripts/results_page.py`` (every record, in ``ORDER`` and then by name).
+itself is ``python scripts/measure.py --page`` (every record, in ``ORDER`` and then by name).
 A record says what was measured, on what machine and with which command; never who ran it or when.
 """
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # A smoke run of a benchmark points POOLHEAD_RESULTS_DIR elsewhere, so docs/ keeps the real figures.
 DOCS = Path(os.environ.get("POOLHEAD_RESULTS_DIR", REPO / "docs"))
 RECORDS = DOCS / "results"
@@ -29,7 +29,7 @@ ORDER = ["suite_", "penalty_", "selection_", "bench_scale", "bench_"]
 INTRO = """# Results
 
 Every section below was written by the script it names, from what that script measured; run the
-command beside a section to regenerate it (`python scripts/results_page.py` re-renders this page
+command beside a section to regenerate it (`python scripts/measure.py --page` re-renders this page
 from `docs/results/*.json`). Spearman and accuracy are ×100. Quality figures that come from training
 are the mean ± std over 3 seeds where the section says so.
 """
@@ -56,8 +56,11 @@ def command_line() -> str:
     return shlex.join(["python", str(script), *sys.argv[1:]])
 
 
-def record(name: str, title: str, body: str, command: str | None = None, data: Any = None) -> Path:
-    """Save one section of the results page and re-render the page; returns the record's path."""
+def record(name: str, title: str, body: str, command: str | None = None, data: Any = None, inputs: Any = None) -> Path:
+    """Save one section of the results page and re-render the page; returns the record's path.
+
+    ``inputs`` are the settings the figures were measured with (see ``harness.inputs_of``).
+    """
     RECORDS.mkdir(parents=True, exist_ok=True)
     path = RECORDS / f"{name}.json"
     entry = {
@@ -67,6 +70,8 @@ def record(name: str, title: str, body: str, command: str | None = None, data: A
         "body": body.strip(),
         "data": data,
     }
+    if inputs is not None:
+        entry["inputs"] = inputs
     path.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     render()
     return path
@@ -111,8 +116,3 @@ def render() -> str:
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text(text, encoding="utf-8")
     return text
-
-
-if __name__ == "__main__":
-    render()
-    print(f"wrote {PAGE}")
