@@ -14,7 +14,7 @@ sentence-transformers' own ``SentenceTransformerTrainer`` on the same backbone, 
 Recipes run as separate processes, ``--parallel`` at a time (on a GPU several fit at once);
 each writes ``OUTPUT/<recipe>.json`` as soon as it ends, so a sweep cut short keeps what finished.
 The figures are for choosing a recipe; docs/results.md's quality figures come from the shipped configs
-(src/poolhead/configs/).
+(configs/).
 """
 
 from __future__ import annotations
