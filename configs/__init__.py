@@ -88,3 +88,23 @@ def _base_path(name: str, named_by: Path) -> Path:
 def shipped_bases() -> list[str]:
     """Names of the shipped bases in ``base/``: each holds what a family of experiments shares."""
     return sorted(path.stem for path in BASE_FOLDER.glob("*.yaml"))
+
+
+def merged_settings(path: Path) -> dict[str, Any]:
+    """A config's settings over its bases', as scripts read them (``model.freeze_backbone``, ...).
+
+    Mappings merge key by key, all the way down; ``poolhead fit`` instead replaces a dict-valued option
+    (``pooler_kwargs``) whole, so ask ``--print_config`` for a run's exact config.
+    """
+    merged: dict[str, Any] = {}
+    for file in with_bases(path):
+        merged = _merge(merged, without_base(yaml.safe_load(file.read_text(encoding="utf-8")) or {}))
+    return merged
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        both_maps = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_maps else value
+    return merged
