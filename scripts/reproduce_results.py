@@ -36,9 +36,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-from poolhead.configs import config_path
+from poolhead.configs import config_path, merged_settings
 from poolhead.evaluation.models import display_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -102,7 +100,7 @@ def st_references(
 
     Its epochs are the fit's: the config's ``trainer.max_epochs``, or a ``--trainer.max_epochs N`` override.
     """
-    settings = yaml.safe_load(config.read_text())
+    settings = merged_settings(config)
     model, data = settings.get("model", {}), settings.get("data", {})
     if model.get("freeze_backbone", True):
         raise SystemExit(f"--versus-st compares fine-tunes; {config.stem} keeps its backbone frozen")
@@ -134,7 +132,7 @@ def compared(
     config: Path, models: list[Path], output: Path, suite: str, data: list[str], refit: bool, references: list[Path]
 ) -> Path:
     """The folder of one ``poolhead compare`` of ``models`` on ``data`` and the suite (reused if current)."""
-    settings = yaml.safe_load(config.read_text()).get("model", {})
+    settings = merged_settings(config).get("model", {})
     arguments = [arg for model in models for arg in ("--model", str(model))]
     if settings.get("freeze_backbone") is False and not references:
         # The untouched backbone's fixed strategies too; not beside one reference per seed, which
@@ -162,7 +160,7 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     name = config.stem
     root = Path(args.output) / name
     models = [fitted_model(config, seed, root / f"seed{seed}", extra, args) for seed in args.seeds]
-    settings = yaml.safe_load(config.read_text())
+    settings = merged_settings(config)
     frozen = settings.get("model", {}).get("freeze_backbone", True)
     monitor = settings.get("checkpoint", {}).get("monitor", "val/spearman")
     soup = souped(models, root / "soup", args.refit) if frozen and len(models) > 1 else None

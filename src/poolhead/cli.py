@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+from jsonargparse import get_loader, set_loader
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from poolhead.commands.lightning_output import OneLineErrorParser, hide_lightning_tips
-from poolhead.configs import config_path, shipped_configs
+from poolhead.configs import config_path, shipped_configs, with_bases, without_base
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
 from poolhead.training.checkpoints import model_options, read_checkpoint
@@ -40,6 +42,10 @@ TRAINER_DEFAULTS = {
         "init_args": {"save_dir": "runs", "name": "poolhead"},
     },
 }
+
+#: jsonargparse's YAML, less the ``base:`` key, which shipped_config_paths has already read as a config
+CONFIG_MODE = "poolhead_yaml"
+set_loader(CONFIG_MODE, lambda text: without_base(get_loader("yaml")(text)), exceptions=(yaml.YAMLError,))
 
 
 class PoolheadCLI(LightningCLI):
@@ -110,6 +116,7 @@ def run_lightning(args: list[str] | None = None) -> PoolheadCLI:
         parser_class=OneLineErrorParser,
         trainer_defaults=TRAINER_DEFAULTS,
         save_config_kwargs={"overwrite": True},
+        parser_kwargs={"parser_mode": CONFIG_MODE, **dict.fromkeys(LIGHTNING_COMMANDS, {"parser_mode": CONFIG_MODE})},
         args=args,
     )
 
@@ -129,20 +136,30 @@ def usage() -> str:
 
 
 def shipped_config_paths(argv: list[str]) -> list[str]:
-    """``--config NAME`` (or ``-c NAME``, ``--config=NAME``) of a shipped config becomes its installed path.
+    """``--config NAME`` (or ``-c NAME``, ``--config=NAME``) of a shipped config becomes its installed path,
+    preceded by one ``--config BASE`` for each base it names (``base:``), the deepest first.
 
     A file that exists wins over a shipped config of the same name.
     """
-    resolved, expects_value = [], False
+    resolved, flag = [], None
     for arg in argv:
-        if expects_value:
-            arg, expects_value = _config_file(arg), False
+        if flag is not None:
+            resolved += [item for path in _config_files(arg) for item in (flag, path)]
+            flag = None
         elif arg in ("--config", "-c"):
-            expects_value = True
+            flag = arg
         elif arg.startswith("--config="):
-            arg = "--config=" + _config_file(arg.removeprefix("--config="))
-        resolved.append(arg)
-    return resolved
+            resolved += [f"--config={path}" for path in _config_files(arg.removeprefix("--config="))]
+        else:
+            resolved.append(arg)
+    return resolved if flag is None else [*resolved, flag]
+
+
+def _config_files(value: str) -> list[str]:
+    path = _config_file(value)
+    if path.startswith("{") or not Path(path).is_file():
+        return [path]  # a config written inline, or left for LightningCLI to report
+    return [str(file) for file in with_bases(Path(path))]
 
 
 def _config_file(value: str) -> str:
