@@ -16,6 +16,7 @@ from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
 from poolhead.training.checkpoints import read_checkpoint
+from poolhead.training.checks import current_class_path
 from poolhead.training.module import PoolingModule
 from poolhead.training.resume import resume_in_same_run
 
@@ -70,9 +71,10 @@ class PoolheadCLI(LightningCLI):
         super().parse_arguments(parser, args)
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning's version, with two changes: the checkpoint is read by poolhead's safe reader
-        # (one sentence for a corrupt file), and an option typed on the command line (e.g.
-        # --model.backbone NEW for a backbone folder that moved) is not overwritten by the checkpoint's.
+        # Lightning's version, with three changes: the checkpoint is read by poolhead's safe reader
+        # (one sentence for a corrupt file), its _class_path goes through training/rebuild.py's table,
+        # and an option typed on the command line (e.g. --model.backbone NEW for a backbone folder
+        # that moved) is not overwritten by the checkpoint's.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():
@@ -81,7 +83,9 @@ class PoolheadCLI(LightningCLI):
         for key in ("_instantiator", *self.typed_model_options):
             hparams.pop(key, None)
         if "_class_path" in hparams:
-            hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
+            # This CLI always builds PoolingModule: a saved name (old layouts map through a fixed table)
+            # is only checked, never imported, and the saved options are laid over the config as they are.
+            current_class_path(hparams.pop("_class_path"), ckpt_path)
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
 

@@ -15,6 +15,25 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from poolhead.errors import UserValueError
 
+#: the module's class path now
+MODULE_CLASS_PATH = "poolhead.training.module.PoolingModule"
+#: class paths checkpoints may name -> where that class lives now (poolhead.module moved into training/)
+MOVED_CLASS_PATHS = {
+    "poolhead.module.PoolingModule": MODULE_CLASS_PATH,
+    MODULE_CLASS_PATH: MODULE_CLASS_PATH,
+}
+
+
+def current_class_path(class_path: Any, path: str | Path) -> str:
+    """The class path to use for a ``_class_path`` read from checkpoint ``path``; any other name is refused."""
+    if isinstance(class_path, str) and class_path in MOVED_CLASS_PATHS:
+        return MOVED_CLASS_PATHS[class_path]
+    raise UserValueError(
+        f"{path} names model class {class_path!r}, which is not poolhead's PoolingModule (a name read from a "
+        f"file is never imported); give a .ckpt written by poolhead fit, or one of {', '.join(MOVED_CLASS_PATHS)}"
+    )
+
+
 #: what PoolingModule logs per kind of data (besides val/loss and train/loss)
 LOGGED_METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1"), "positive": ("accuracy",)}
 

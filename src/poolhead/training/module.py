@@ -21,6 +21,7 @@ from poolhead.training.checks import (
     check_poolhead_checkpoint,
     check_training_options,
     check_training_pairs,
+    current_class_path,
     follow_data_kind,
 )
 from poolhead.training.chunks import length_chunks
@@ -122,8 +123,7 @@ class PoolingModule(L.LightningModule):
         self.backbone_model.requires_grad_(not freeze_backbone)
         self.backbone_fingerprint = None
         if gradient_checkpointing:
-            # Not reentrant: with frozen embeddings the reentrant variant would drop the adapters' gradients.
-            self.backbone_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.backbone_model)
         if lora is not None:
             self._add_lora(lora)
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
@@ -292,10 +292,6 @@ class PoolingModule(L.LightningModule):
         """Validation metrics of the (first) data set."""
         return self.stage_metrics["val"][0]
 
-    @property
-    def test_metrics(self) -> PairMetrics:
-        return self.stage_metrics["test"][0]
-
     def predict_pairs(
         self, a: Tensor, b: Tensor, negatives: list[Tensor] | None = None, objective: Objective | None = None
     ) -> Tensor:
@@ -344,7 +340,12 @@ class PoolingModule(L.LightningModule):
         that moved (its weights fingerprint is still checked).
         """
         data = checkpoint_bytes(checkpoint_path)
-        check_poolhead_checkpoint(load_checkpoint_bytes(data, checkpoint_path), checkpoint_path)
+        saved = load_checkpoint_bytes(data, checkpoint_path)
+        check_poolhead_checkpoint(saved, checkpoint_path)
+        hparams = saved.get("hyper_parameters") or {}
+        if "_class_path" in hparams and "_instantiator" in hparams:
+            # Lightning's instantiator would import the saved name: give it the checked, current one.
+            kwargs.setdefault("_class_path", current_class_path(hparams["_class_path"], checkpoint_path))
         return super().load_from_checkpoint(io.BytesIO(data), *args, weights_only=True, **kwargs)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -378,3 +379,13 @@ class PoolingModule(L.LightningModule):
 def _kind_of_loss(loss: torch.nn.Module) -> str:
     kind = getattr(loss, "label_kind", "score")
     return "score" if kind == "any" else kind
+
+
+def enable_activation_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute ``model``'s activations in the backward pass, under the name this transformers offers."""
+    # Not reentrant: with frozen embeddings the reentrant variant would drop the adapters' gradients.
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 (the old name warns there)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)
