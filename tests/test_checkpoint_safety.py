@@ -119,7 +119,6 @@ def test_every_load_call_in_src_goes_through_the_safe_reader():
     assert found == {
         "training/checkpoints.py:torch.load(",  # the one reader: weights_only=True, passed explicitly
         "training/module.py:load_from_checkpoint(",  # PoolingModule's override, reading through checkpoints.py
-        "evaluation/models.py:load_from_checkpoint(",  # calls that override
     }
     source = (SRC / "training" / "checkpoints.py").read_text(encoding="utf-8")
     assert "weights_only=True" in source

@@ -15,7 +15,7 @@ from synthetic_pairs import sentence, write_pairs
 from poolhead import Encoder
 from poolhead.backbone import load_backbone
 from poolhead.commands import compare as compare_command
-from poolhead.data.validation import seeded_subset
+from poolhead.data.sources import seeded_subset
 from poolhead.evaluation import EmbeddingModel, FixedStrategies, compare, write_report
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling
 

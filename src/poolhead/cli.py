@@ -77,9 +77,10 @@ class PoolheadCLI(LightningCLI):
         super().parse_arguments(parser, args)
 
     def _parse_ckpt_path(self) -> None:
-        # Lightning's version, with two changes: the checkpoint is read by poolhead's safe reader
-        # (one sentence for a corrupt file), and an option typed on the command line (e.g.
-        # --model.backbone NEW for a backbone folder that moved) is not overwritten by the checkpoint's.
+        # Lightning's version, with three changes: the checkpoint is read by poolhead's safe reader
+        # (one sentence for a corrupt file), its _class_path goes through training/rebuild.py's table,
+        # and an option typed on the command line (e.g. --model.backbone NEW for a backbone folder
+        # that moved) is not overwritten by the checkpoint's.
         subcommand = self.config.get("subcommand")
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if not ckpt_path or not Path(ckpt_path).is_file():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from poolhead.errors import UserError, UserValueError, print_user_error
+from poolhead.errors import UserValueError
 
 if TYPE_CHECKING:  # the command's imports stay lazy: `poolhead --help` loads no torch
     from poolhead.evaluation.models import EmbeddingModel
@@ -76,30 +76,27 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.suite import suite_sets, summarize_suite
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
-    try:
-        if args.reference and args.suite is None:
-            raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
-        suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
-        suite = [load_evaluation_set(path, args.limit, args.score_scale) for path in suite]
-        check_device(args.device)
-        models = [load_model_for_eval(path, device=args.device) for path in args.model]
-        references = [load_model_for_eval(path, device=args.device) for path in args.reference]
-        pairs = reference_pairs(models, references, args.reference)  # checked before hours of encoding
-        comparison = compare(
-            [*models, *references],
-            [*args.data, *suite],
-            strategies=args.strategy,
-            batch_size=args.batch_size,
-            resamples=args.resamples,
-            seed=args.seed,
-            confidence=args.confidence,
-            limit=args.limit,
-            score_scale=args.score_scale,
-            device=args.device,
-            show_progress_bar=not args.no_progress,
-        )
-    except UserError as error:  # anything else is a bug: let its traceback show
-        return print_user_error("compare", error)
+    if args.reference and args.suite is None:
+        raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
+    suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
+    suite = [load_evaluation_set(path, args.limit, args.score_scale) for path in suite]
+    check_device(args.device)
+    models = [load_model_for_eval(path, device=args.device) for path in args.model]
+    references = [load_model_for_eval(path, device=args.device) for path in args.reference]
+    pairs = reference_pairs(models, references, args.reference)  # checked before hours of encoding
+    comparison = compare(
+        [*models, *references],
+        [*args.data, *suite],
+        strategies=args.strategy,
+        batch_size=args.batch_size,
+        resamples=args.resamples,
+        seed=args.seed,
+        confidence=args.confidence,
+        limit=args.limit,
+        score_scale=args.score_scale,
+        device=args.device,
+        show_progress_bar=not args.no_progress,
+    )
     print(to_markdown(comparison))
     paths = list(write_report(comparison, args.output).values())
     if suite:
@@ -109,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
         print("## suite " + args.suite + "\n\n" + suite_markdown(summaries, comparison.confidence))
         paths += write_suite_report(summaries, args.output, comparison.confidence).values()
     print("wrote " + ", ".join(str(path) for path in paths))
+    from poolhead.evaluation.models import display_name
     from poolhead.export.results import write_export_results
 
     # Each evaluated export keeps its own scores, for the model-index of its card (poolhead push).
-    for path in write_export_results(comparison, args.model):
+    for path in write_export_results(comparison, {source: display_name(source) for source in args.model}):
         print(f"wrote {path}")
     return 0
 

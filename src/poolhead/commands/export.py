@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from poolhead.errors import UserError, print_user_error
+from poolhead.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,21 +43,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from poolhead.export import export_checkpoint
-    from poolhead.export.writer import CODE_FOLDER
+    from poolhead.export.loading import CODE_FOLDER
 
-    try:
-        out_dir = export_checkpoint(
-            args.checkpoint,
-            args.out_dir,
-            overwrite=args.overwrite,
-            normalize=args.normalize,
-            base_model=args.base_model,
-            backbone=args.backbone,
-        )
-    except UserError as error:  # anything else is a bug: let its traceback show
-        return print_user_error("export", error)
-    if args.onnx and export_onnx_graph(out_dir) != 0:
-        return 2
+    # A user error propagates to cli.main, which prints it once; anything else is a bug and keeps its traceback.
+    out_dir = export_checkpoint(
+        args.checkpoint,
+        args.out_dir,
+        overwrite=args.overwrite,
+        normalize=args.normalize,
+        base_model=args.base_model,
+        backbone=args.backbone,
+    )
+    if args.onnx:
+        export_onnx_graph(out_dir)
     remote_code = ", trust_remote_code=True" if (out_dir / CODE_FOLDER).is_dir() else ""
     print(f"wrote {out_dir}; load it with SentenceTransformer({str(out_dir)!r}{remote_code}) (see its README.md)")
     if args.push_to_hub:
@@ -67,14 +65,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def export_onnx_graph(out_dir) -> int:
+def export_onnx_graph(out_dir) -> None:
     try:
         from poolhead.export.onnx import export_onnx
 
         path = export_onnx(out_dir)
     except ModuleNotFoundError as error:
-        return print_user_error("export", UserError(f"--onnx needs {error.name}: pip install 'poolhead[onnx]'"))
-    except UserError as error:
-        return print_user_error("export", error)
+        raise UserError(f"--onnx needs {error.name}: pip install 'poolhead[onnx]'") from error
     print(f'wrote {path}; run it with poolhead.load({str(out_dir)!r}, backend="onnx") (or backend="openvino")')
-    return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from poolhead.errors import UserError, print_user_error
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="the text to inspect (quote it)")
@@ -24,10 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.inspect import format_inspection, inspect_text, plot_inspection
 
-    try:
-        inspection = inspect_text(args.text, args.model, strategies=args.strategy, device=args.device)
-    except UserError as error:  # anything else is a bug: let its traceback show
-        return print_user_error("inspect", error)
+    inspection = inspect_text(args.text, args.model, strategies=args.strategy, device=args.device)
     print(format_inspection(inspection))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -19,13 +19,9 @@ def load_encoder_model(model: str) -> SentenceTransformer:
 
     path = Path(resolve_model_path(model))
     if path.is_file() and path.suffix == ".ckpt":
-        from poolhead.export.checkpoint import module_from_checkpoint
-        from poolhead.training.checkpoints import read_checkpoint
-        from poolhead.training.checks import check_poolhead_checkpoint
+        from poolhead.training.rebuild import module_from_checkpoint
 
-        checkpoint = read_checkpoint(path)  # weights_only=True, one sentence for a damaged file
-        check_poolhead_checkpoint(checkpoint, path)
-        module = module_from_checkpoint(checkpoint).eval()
+        module = module_from_checkpoint(path)  # weights_only=True, one sentence for a damaged file
         return to_sentence_transformer(module.backbone, module.pooler, normalize=bool(module.normalize))
     if not (path / "modules.json").is_file():
         raise UserValueError(

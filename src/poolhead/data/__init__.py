@@ -7,12 +7,11 @@ from poolhead.data.batching import (
     ResumableDataLoader,
     SentencePairs,
 )
-from poolhead.data.columns import DataShape
+from poolhead.data.columns import EXPECTED_SCHEMA, DataShape
 from poolhead.data.mixture import MixtureBatchSampler
 from poolhead.data.module import SentencePairDataModule
 from poolhead.data.sentences import SentenceTable, load_tokenizer
 from poolhead.data.sources import DatasetSource
-from poolhead.data.validation import EXPECTED_SCHEMA
 
 __all__ = [
     "EXPECTED_SCHEMA",

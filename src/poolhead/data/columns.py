@@ -28,9 +28,6 @@ EXPECTED_SCHEMA = (
     "or anchor, positive and optionally negative / negative_1 .. negative_k"
 )
 
-#: kind of target per shape: what a loss trains on and what validation measures
-KINDS = ("score", "label", "positive")
-
 
 @dataclass(frozen=True)
 class DataShape:

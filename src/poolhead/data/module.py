@@ -22,9 +22,9 @@ from poolhead.data.batching import (
 )
 from poolhead.data.files import is_dataset_repository, is_local, load_hub_dataset
 from poolhead.data.mixture import SAMPLERS, MixtureBatchSampler
+from poolhead.data.row_checks import EMPTY_SENTENCE_POLICIES
 from poolhead.data.sentences import SentenceTable, load_tokenizer
 from poolhead.data.sources import DatasetSource, build_sources
-from poolhead.data.validation import EMPTY_SENTENCE_POLICIES
 from poolhead.errors import UserValueError
 
 #: Lightning stage -> the splits it reads, by role

@@ -7,6 +7,7 @@ add their sentences to one ``SentenceTable``, so the feature cache covers every 
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,18 @@ from poolhead.data.pair_sentences import sentence_ids
 from poolhead.data.progress import progress_wanted
 from poolhead.data.row_checks import CheckedRows, check_rows
 from poolhead.data.sentences import SentenceTable
-from poolhead.data.validation import seeded_subset
 from poolhead.errors import UserFileNotFoundError, UserValueError
 
 log = logging.getLogger(__name__)
 ROLES = ("train", "validation", "test")
+
+
+def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
+    """Indices of a seeded random ``limit`` of ``count`` pairs in file order (not the first rows: files such
+    as STS-B are ordered by genre), for training and compare alike."""
+    if limit is None or limit >= count:
+        return list(range(count))
+    return sorted(random.Random(seed).sample(range(count), limit))
 
 
 @dataclass

@@ -175,9 +175,9 @@ def _sentence_transformers_pooling(model: Any) -> str:
 
 
 def _from_checkpoint(path: Path, device: Any) -> EmbeddingModel:
-    from poolhead.training.module import PoolingModule
+    from poolhead.training.rebuild import module_from_checkpoint
 
-    module = PoolingModule.load_from_checkpoint(str(path), map_location="cpu").eval()
+    module = module_from_checkpoint(path)
     encoder = Encoder(module.backbone, pooler=module.pooler, normalize=module.normalize, device=device)
     model = EmbeddingModel.from_encoder(encoder, display_name(str(path)))
     model.source = str(path)

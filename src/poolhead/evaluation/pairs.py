@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from poolhead.data.files import is_local, load_hub_dataset, read_hub_split, read_local_split, split_files
-from poolhead.data.validation import label_kind_of, seeded_subset, validate_split
+from poolhead.data.sources import seeded_subset
 from poolhead.errors import UserValueError
+from poolhead.evaluation.pair_rows import label_kind_of, validate_split
 
 TEST_SPLIT = "test"
 #: Names a validation split goes by, in order of preference.

@@ -7,8 +7,7 @@ import math
 from pathlib import Path
 
 from poolhead.evaluation.compare import METRICS, PRIMARY_METRIC, Comparison, ComparisonRow
-
-METRIC_TITLES = {"spearman": "Spearman", "pearson": "Pearson", "accuracy": "Accuracy", "f1": "F1"}
+from poolhead.evaluation.plots import METRIC_TITLES, plot_comparison
 
 
 def _number(value: float, signed: bool = False) -> str:
@@ -126,8 +125,6 @@ def write_csv(comparison: Comparison, path: str | Path) -> Path:
 
 def write_report(comparison: Comparison, output_dir: str | Path, stem: str = "comparison") -> dict[str, Path]:
     """Write ``<stem>.md``, ``<stem>.csv`` and ``<stem>.png`` into ``output_dir``; return their paths."""
-    from poolhead.evaluation.plots import plot_comparison
-
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     markdown = output_dir / f"{stem}.md"

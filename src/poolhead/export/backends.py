@@ -13,9 +13,12 @@ from typing import Any
 import numpy as np
 
 from poolhead.errors import UserFileNotFoundError, UserValueError
-from poolhead.export.onnx import CONFIG_FILE, ONNX_FOLDER
 
 BACKENDS = ("torch", "onnx", "openvino")
+#: Where an export keeps its ONNX graph's config (which names the graph file): the reader owns the
+#: layout, and :mod:`poolhead.export.onnx` writes to it.
+ONNX_FOLDER = "onnx"
+CONFIG_FILE = "poolhead_onnx.json"
 
 
 class OnnxEncoder:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any
 
 from poolhead.export.writer import export_sentence_transformer
-from poolhead.training.checkpoints import model_options, read_checkpoint
-from poolhead.training.checks import check_poolhead_checkpoint
+from poolhead.training.checkpoints import read_checkpoint
 from poolhead.training.lora import merged_backbone
+from poolhead.training.rebuild import module_from_checkpoint
 
 #: hyperparameters that describe the training setup in the model card (others are omitted).
 CARD_HPARAMS = ("freeze_backbone", "lora", "max_length", "lr", "backbone_lr", "weight_decay", "warmup_ratio")
@@ -37,8 +36,7 @@ def export_checkpoint(
     """
     # Read once, safely: the model and the model card's scores come from the same dict.
     checkpoint = read_checkpoint(checkpoint_path)
-    check_poolhead_checkpoint(checkpoint, checkpoint_path)
-    module = module_from_checkpoint(checkpoint, **({"backbone": backbone} if backbone else {})).eval()
+    module = module_from_checkpoint(checkpoint, checkpoint_path, **({"backbone": backbone} if backbone else {}))
     if normalize is None:
         normalize = bool(getattr(module, "normalize", False))
     metadata = checkpoint_metadata(dict(module.hparams), checkpoint)
@@ -52,23 +50,6 @@ def export_checkpoint(
         overwrite=overwrite,
         metadata=metadata,
     )
-
-
-def module_from_checkpoint(checkpoint: dict[str, Any], **overrides: Any) -> Any:
-    """The ``PoolingModule`` a checkpoint dict holds, rebuilt as ``load_from_checkpoint`` rebuilds it.
-
-    ``overrides`` replace saved hyperparameters (e.g. ``backbone=`` for a folder that moved).
-    """
-    from poolhead.training.module import PoolingModule  # Lightning is only needed here
-
-    accepted = inspect.signature(PoolingModule.__init__).parameters
-    options = model_options(checkpoint, "the checkpoint")
-    hparams = {key: value for key, value in options.items() if key in accepted}
-    hparams.update(overrides)
-    module = PoolingModule(**hparams)
-    module.on_load_checkpoint(checkpoint)
-    module.load_state_dict(checkpoint["state_dict"])
-    return module
 
 
 def checkpoint_metadata(hparams: dict[str, Any], checkpoint: dict[str, Any]) -> dict[str, Any]:

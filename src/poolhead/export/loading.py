@@ -18,11 +18,15 @@ from poolhead.export.st_module import PoolheadPooling
 if TYPE_CHECKING:
     from poolhead.export.backends import OnnxEncoder
 from poolhead.export.st_pooling import sentence_transformers_pooling
-from poolhead.export.writer import CODE_TYPE
 from poolhead.folder_safety import check_model_folder
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 
+#: Folder of an export holding the pooling code, and the modules.json type that points into it. The
+#: reader owns this layout (the writer imports it); literals, so renaming a file in the package
+#: cannot change the format of new exports or stop old ones loading.
+CODE_FOLDER = "poolhead_pooling"
+CODE_TYPE = "poolhead_pooling/st_module.PoolheadPooling"
 #: modules.json types that mean "poolhead's pooling module": in-folder code, or the installed class.
 POOLHEAD_TYPES = {CODE_TYPE, f"{PoolheadPooling.__module__}.{PoolheadPooling.__name__}"}
 #: Modules ``with_pooler`` replaces: the pooling stage after the Transformer. By class name, so

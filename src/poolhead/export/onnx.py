@@ -23,11 +23,10 @@ import numpy as np
 import torch
 
 from poolhead.errors import UserValueError
+from poolhead.export.backends import CONFIG_FILE, ONNX_FOLDER
 from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS
 
-ONNX_FOLDER = "onnx"
 ONNX_FILE = "poolhead.onnx"
-CONFIG_FILE = "poolhead_onnx.json"
 OUTPUT_NAME = "sentence_embedding"
 CARD_START = "<!-- poolhead onnx -->"
 #: The graph must give the torch model's embeddings to this tolerance, or it is not kept.

@@ -30,16 +30,19 @@ def model_results(comparison: Any, name: str) -> dict[str, Any] | None:
     return {"model": name, "resamples": comparison.resamples, "seed": comparison.seed, "results": results}
 
 
-def write_export_results(comparison: Any, sources: list[str]) -> list[Path]:
-    """Write ``poolhead_compare.json`` into every export folder among ``sources``; return the files written."""
-    from poolhead.evaluation.models import display_name
+def write_export_results(comparison: Any, sources: dict[str, str]) -> list[Path]:
+    """Write ``poolhead_compare.json`` into every export folder among ``sources``; return the files written.
 
+    Args:
+        comparison: a ``Comparison``.
+        sources: each model's path (or hub id) -> its row name in ``comparison`` (the caller named the rows).
+    """
     written = []
-    for source in sources:
+    for source, name in sources.items():
         folder = Path(source)
         if not (folder / "modules.json").is_file():
             continue
-        results = model_results(comparison, display_name(source))
+        results = model_results(comparison, name)
         if results is not None:
             path = folder / RESULTS_FILE
             try:

@@ -33,6 +33,9 @@ except ImportError:
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: Version of the saved config's layout, so a later option rename can still read exports written
+#: before it; exports without one were written before versioning and read as version 1.
+FORMAT_VERSION = 1
 
 
 class PoolheadPooling(Module):
@@ -43,11 +46,12 @@ class PoolheadPooling(Module):
             weights; ``load`` fills in the saved ones).
         embedding_dimension: size of the sentence embedding; default ``pooler.output_dim``.
 
-    Saved as ``config.json`` (``pooler_config``, ``embedding_dimension``) plus the
+    Saved as ``config.json`` (``format_version``, ``pooler_config``, ``embedding_dimension``) plus the
     pooler's weights in ``model.safetensors``, and rebuilt from those two files only.
     """
 
-    config_keys: list[str] = ["pooler_config", "embedding_dimension"]
+    config_keys: list[str] = ["format_version", "pooler_config", "embedding_dimension"]
+    format_version = FORMAT_VERSION
 
     def __init__(self, pooler: Pooler | dict[str, Any], embedding_dimension: int | None = None) -> None:
         super().__init__()
@@ -103,6 +107,12 @@ class PoolheadPooling(Module):
             config = json.load(file)
         if "pooler_config" not in config:
             raise ValueError(f"{where}/{CONFIG_FILE} has no 'pooler_config'; export the model again")
+        version = config.get("format_version", 1)
+        if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(
+                f"{where}/{CONFIG_FILE} has format_version {version!r}, but this poolhead reads versions 1 to "
+                f"{FORMAT_VERSION}; upgrade poolhead (pip install -U poolhead) to load it"
+            )
         weights_path = cls.load_file_path(model_name_or_path, WEIGHTS_FILE, **hub)
         if weights_path is None:
             raise FileNotFoundError(

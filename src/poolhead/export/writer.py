@@ -15,15 +15,15 @@ import poolhead.pooling
 from poolhead.backbone import Backbone, load_backbone
 from poolhead.errors import UserFileExistsError, UserNotADirectoryError
 from poolhead.export import st_module
+from poolhead.export.loading import CODE_FOLDER, CODE_TYPE
 from poolhead.export.model_card import render_model_card
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
 
-#: Folder of an export holding the pooling code, and the modules.json type that points into it.
-CODE_FOLDER = "poolhead_pooling"
-CODE_TYPE = f"{CODE_FOLDER}/{Path(st_module.__file__).stem}.{PoolheadPooling.__name__}"
+#: The file name CODE_TYPE gives the module wrapping the pooling code inside CODE_FOLDER.
+CODE_MODULE_FILE = CODE_TYPE.removeprefix(f"{CODE_FOLDER}/").rpartition(".")[0] + ".py"
 
 
 def export_sentence_transformer(
@@ -152,12 +152,13 @@ def embed_pooling_code(folder: Path, model: SentenceTransformer) -> bool:
     return uses_code
 
 
-def pooling_source_files() -> list[Path]:
-    """The files an export carries: poolhead/pooling/*.py and the module wrapping them."""
-    return [*sorted(Path(poolhead.pooling.__file__).parent.glob("*.py")), Path(st_module.__file__)]
+def pooling_source_files() -> dict[str, Path]:
+    """The files an export carries, by their name there: poolhead/pooling/*.py and the module wrapping them."""
+    files = {path.name: path for path in sorted(Path(poolhead.pooling.__file__).parent.glob("*.py"))}
+    return {**files, CODE_MODULE_FILE: Path(st_module.__file__)}
 
 
 def copy_pooling_code(destination: Path) -> None:
     destination.mkdir(parents=True, exist_ok=True)
-    for source in pooling_source_files():
-        shutil.copyfile(source, destination / source.name)
+    for name, source in pooling_source_files().items():
+        shutil.copyfile(source, destination / name)

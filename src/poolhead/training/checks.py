@@ -16,6 +16,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from poolhead.errors import UserValueError
 from poolhead.training.checkpoints import model_options
 
+#: the module's class path now
 #: what PoolingModule logs per kind of data (besides val/loss and train/loss)
 LOGGED_METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1"), "positive": ("accuracy",)}
 

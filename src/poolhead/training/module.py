@@ -122,8 +122,7 @@ class PoolingModule(L.LightningModule):
         self.backbone_model.requires_grad_(not freeze_backbone)
         self.backbone_fingerprint = None
         if gradient_checkpointing:
-            # Not reentrant: with frozen embeddings the reentrant variant would drop the adapters' gradients.
-            self.backbone_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.backbone_model)
         if lora is not None:
             self._add_lora(lora)
         # Store the resolved pooler config, not the object: a checkpoint alone rebuilds the model.
@@ -292,10 +291,6 @@ class PoolingModule(L.LightningModule):
         """Validation metrics of the (first) data set."""
         return self.stage_metrics["val"][0]
 
-    @property
-    def test_metrics(self) -> PairMetrics:
-        return self.stage_metrics["test"][0]
-
     def predict_pairs(
         self, a: Tensor, b: Tensor, negatives: list[Tensor] | None = None, objective: Objective | None = None
     ) -> Tensor:
@@ -383,3 +378,13 @@ class PoolingModule(L.LightningModule):
 def _kind_of_loss(loss: torch.nn.Module) -> str:
     kind = getattr(loss, "label_kind", "score")
     return "score" if kind == "any" else kind
+
+
+def enable_activation_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute ``model``'s activations in the backward pass, under the name this transformers offers."""
+    # Not reentrant: with frozen embeddings the reentrant variant would drop the adapters' gradients.
+    options = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 (the old name warns there)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=options)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=options)

@@ -30,8 +30,9 @@ def configure_optimization(module: L.LightningModule, backbone_prefix: str) -> d
             f"choose a learnable head (attention, latent_attention, weighted_layer) or set freeze_backbone=false"
         )
     if not module.freeze_backbone and not module.trainer.gradient_clip_val:
-        # scripts/sweep_finetune.py: MiniLM + CoSENT learns markedly less unclipped than clipped at
-        # norm 1, which sentence-transformers' (Hugging Face's) Trainer does by default.
+        # A pair loss's large gradient norms make an unclipped fine-tune learn less than one clipped
+        # at norm 1, which sentence-transformers' (Hugging Face's) Trainer does by default; the
+        # fine-tuning recipes compared are in docs/results.md.
         rank_zero_warn(
             "fine-tuning the backbone without gradient clipping: pair losses give gradient norms of 50-150 "
             "and the fine-tune learns less; set trainer.gradient_clip_val=1.0 (--trainer.gradient_clip_val 1.0), "

@@ -1,4 +1,5 @@
-"""Check the rows of a split against poolhead's schema, with errors that point at file, row and column.
+"""An evaluation set's rows as lists (``compare``, ``inspect``), checked against poolhead's schema with
+errors that point at file, row and column; training reads the same checks as arrays (``data.row_checks``).
 
 Schema (see ``poolhead.data.columns``): two text columns (``sentence1``, ``sentence2``, or
 ``anchor``, ``positive``), optional hard negatives, and ``score`` (a similarity in [0, 1]) or
@@ -7,16 +8,15 @@ Schema (see ``poolhead.data.columns``): two text columns (``sentence1``, ``sente
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from poolhead.data.columns import EXPECTED_SCHEMA, shape_of
+from poolhead.data.columns import shape_of
 from poolhead.data.files import RawSplit
-from poolhead.data.row_checks import EMPTY_SENTENCE_POLICIES, check_rows
+from poolhead.data.row_checks import check_rows
 
-__all__ = ["EMPTY_SENTENCE_POLICIES", "EXPECTED_SCHEMA", "PairRows", "label_kind_of", "validate_split"]
+__all__ = ["PairRows", "label_kind_of", "validate_split"]
 
 
 @dataclass
@@ -30,14 +30,6 @@ class PairRows:
     dropped_empty: int = 0
     #: one list of texts per hard-negative column (``negatives[k][i]``: pair i's k-th negative)
     negatives: list[list[str]] = field(default_factory=list)
-
-
-def seeded_subset(count: int, limit: int | None, seed: int) -> list[int]:
-    """Indices of a seeded random ``limit`` of ``count`` pairs in file order (not the first rows: files such
-    as STS-B are ordered by genre), for training and compare alike."""
-    if limit is None or limit >= count:
-        return list(range(count))
-    return sorted(random.Random(seed).sample(range(count), limit))
 
 
 def label_kind_of(raw: RawSplit) -> str:
