@@ -11,6 +11,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
+from quiet_fit import quiet_trainer
 
 from poolhead import PoolingModule, SentencePairDataModule
 from poolhead.backbone import load_backbone
@@ -366,16 +367,8 @@ def fit(
         limit_eval_pairs=64,
     )
     logger = CSVLogger(tmp_path / "logs", name="run")
-    trainer = L.Trainer(
-        max_epochs=2,
-        logger=logger,
-        enable_checkpointing=False,
-        enable_progress_bar=progress_bar,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-        deterministic=True,
-        log_every_n_steps=1,
+    trainer = quiet_trainer(
+        tmp_path, max_epochs=2, logger=logger, enable_progress_bar=progress_bar, deterministic=True, log_every_n_steps=1
     )
     with EncodeCounter(model.backbone_model) as counter:
         trainer.fit(model, datamodule=data)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_trainer, saved_checkpoint
 
 from poolhead.cli import main
 from poolhead.data import SentencePairDataModule
@@ -31,10 +31,7 @@ class WritesMarker:
 @pytest.fixture(scope="module")
 def good_checkpoint(tiny_model_dir, tmp_path_factory) -> Path:
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    path = tmp_path_factory.mktemp("good") / "head.ckpt"
-    trainer.save_checkpoint(path)
+    path = saved_checkpoint(model, tmp_path_factory.mktemp("good") / "head.ckpt")
     return path
 
 
@@ -100,7 +97,7 @@ def test_no_python_load_path_runs_code_from_a_checkpoint(crafted, tiny_model_dir
     # The Trainer a Python user drives: PoolingModule makes it read --ckpt_path checkpoints safely.
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     data = SentencePairDataModule(data_dir / "stsb", tokenizer=tiny_model_dir, limit_eval_pairs=16)
-    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = quiet_trainer()
     with pytest.raises(ValueError, match="pickled Python objects"):
         trainer.test(model, data, ckpt_path=path)
     assert not marker.exists()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_trainer
 
 from poolhead.data import SentencePairDataModule
 from poolhead.training.chunks import length_chunks
@@ -96,13 +96,7 @@ def test_validation_scores_the_same_with_chunks(tiny_model_dir, data_dir, tmp_pa
             str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_eval_pairs=40
         )
         model = fine_tuning(tiny_model_dir, chunk)
-        trainer = L.Trainer(
-            accelerator="cpu",
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
+        trainer = quiet_trainer(tmp_path)
         scores.append(trainer.validate(model, data, verbose=False)[0])
     assert scores[1]["val/spearman"] == pytest.approx(scores[0]["val/spearman"], abs=1e-3)
     assert scores[1]["val/loss"] == pytest.approx(scores[0]["val/loss"], abs=1e-4)

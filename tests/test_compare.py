@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from catalogue import trained_looking
+from quiet_fit import saved_checkpoint
 from scipy import stats as scipy_stats
 from synthetic_pairs import sentence, write_pairs
 
@@ -35,9 +37,7 @@ def data_folders(tmp_path_factory) -> dict[str, Path]:
 
 
 def trained_looking_head(hidden_size: int) -> AttentionPooling:
-    head = AttentionPooling(hidden_size, num_heads=2)
-    torch.nn.init.normal_(head.scorer.weight, std=0.5, generator=torch.Generator().manual_seed(0))
-    return head
+    return trained_looking(AttentionPooling(hidden_size, num_heads=2))
 
 
 @pytest.fixture(scope="module")
@@ -155,16 +155,12 @@ def test_same_seed_gives_identical_reports(tiny_model_dir, data_folders, tmp_pat
 
 
 def test_checkpoint_is_compared_like_its_encoder(tiny_model_dir, data_folders, tmp_path):
-    import lightning as L
 
     from poolhead.training import module
 
     model = module.PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     model.pooler.load_state_dict(trained_looking_head(32).state_dict())
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    checkpoint = tmp_path / "head.ckpt"
-    trainer.save_checkpoint(checkpoint)
+    checkpoint = saved_checkpoint(model, tmp_path / "head.ckpt")
 
     comparison = compare([str(checkpoint)], [data_folders["score"]], strategies=["mean"], resamples=50,
                          show_progress_bar=False)  # fmt: skip

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from catalogue import HEADS, build, trained_looking
+from quiet_fit import saved_checkpoint
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize
 
@@ -37,30 +39,12 @@ TEXTS = [
 ]
 # Fixed strategies sentence-transformers computes with its own Pooling / WeightedLayerPooling.
 NATIVE_FIXED = ["cls", "eos", "mean", "max", "mean_sqrt_len", "weighted_mean", "mean_max", "first_last_avg"]
-HEADS = {
-    "attention": {"name": "attention", "num_heads": 2},
-    "attention_floor_scored_early": {"name": "attention", "num_heads": 2, "uniform_floor": 0.3, "score_layer": 1},
-    "latent_attention": {"name": "latent_attention", "num_heads": 2, "num_latents": 2, "output_dim": 16},
-    "weighted_layer+attention": {"name": "weighted_layer", "inner": "attention", "layers": 3},
-    "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2]},
-    "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8},
-    "projected": {"name": "projected"},
-    "projected+attention": {"name": "projected", "inner": "attention", "inner_kwargs": {"num_heads": 2}},
-}
 NATIVE_HEADS = {"weighted_layer+mean"}  # softmax weights over layers: ST's WeightedLayerPooling can hold them
 
 
-def trained_looking(pooler, seed: int = 0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in pooler.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
-    return pooler
-
-
-def build(config: dict, hidden_size: int = 32):
-    config = dict(config)
-    return trained_looking(build_pooler(config.pop("name"), hidden_size=hidden_size, **config))
+def trained_head(kind: str):
+    """The catalogue's head ``kind`` for the tiny BERT (hidden size 32), made to look trained."""
+    return trained_looking(build(HEADS[kind], hidden_size=32))
 
 
 def module_types(folder: Path) -> list[str]:
@@ -97,7 +81,7 @@ def test_min_pooling_ships_its_code(tiny_backbone, tmp_path):
 
 @pytest.mark.parametrize("kind", HEADS)
 def test_trained_head_round_trips_with_equal_embeddings(kind, tiny_backbone, tmp_path):
-    head = build(HEADS[kind])
+    head = trained_head(kind)
     expected = Encoder(tiny_backbone, pooler=head).encode(TEXTS)
 
     out = export_sentence_transformer(tiny_backbone, head, tmp_path / "export")
@@ -112,14 +96,14 @@ def test_trained_head_round_trips_with_equal_embeddings(kind, tiny_backbone, tmp
 
 
 def test_custom_head_needs_trust_remote_code(tiny_backbone, tmp_path):
-    out = export_sentence_transformer(tiny_backbone, build(HEADS["attention"]), tmp_path / "export")
+    out = export_sentence_transformer(tiny_backbone, trained_head("attention"), tmp_path / "export")
 
     with pytest.raises(ValueError, match="trust_remote_code"):
         SentenceTransformer(str(out))
 
 
 def test_poolhead_load_uses_installed_code_not_the_folders(tiny_backbone, tmp_path):
-    head = build(HEADS["weighted_layer+attention"])
+    head = trained_head("weighted_layer+attention")
     out = export_sentence_transformer(tiny_backbone, head, tmp_path / "export")
     # Sabotage the code in the folder: anything that ran it would fail.
     (out / "poolhead_pooling" / "st_module.py").write_text("raise RuntimeError('folder code was run')\n")
@@ -134,7 +118,7 @@ def test_poolhead_load_uses_installed_code_not_the_folders(tiny_backbone, tmp_pa
 
 def test_pooling_module_unpacks_a_flash_attention_packed_batch():
     # With flash attention, sentence-transformers packs a batch into one row plus boundaries.
-    pooling = PoolheadPooling(build(HEADS["weighted_layer+attention"]))
+    pooling = PoolheadPooling(trained_head("weighted_layer+attention"))
     lengths = [3, 1, 4]
     generator = torch.Generator().manual_seed(0)
     layers = [torch.randn(3, 4, 32, generator=generator) for _ in range(3)]
@@ -164,7 +148,7 @@ def test_normalize_adds_a_normalize_module(tiny_backbone, tmp_path):
 
 def test_backbone_reads_all_layers_only_when_the_head_needs_them(tiny_backbone, tmp_path):
     mean = export_sentence_transformer(tiny_backbone, "attention", tmp_path / "attention")
-    layers = export_sentence_transformer(tiny_backbone, build(HEADS["weighted_layer+attention"]), tmp_path / "layers")
+    layers = export_sentence_transformer(tiny_backbone, trained_head("weighted_layer+attention"), tmp_path / "layers")
 
     assert not json.loads((mean / "config.json").read_text()).get("output_hidden_states", False)
     assert json.loads((layers / "config.json").read_text())["output_hidden_states"] is True
@@ -177,7 +161,7 @@ def test_model_card_renders_the_metadata(tiny_backbone, tmp_path):
         "metrics": {"val/spearman": 84.25},
         "seed": 7,
     }
-    out = export_sentence_transformer(tiny_backbone, build(HEADS["attention"]), tmp_path / "export", metadata=metadata)
+    out = export_sentence_transformer(tiny_backbone, trained_head("attention"), tmp_path / "export", metadata=metadata)
 
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: sentence-transformers")
@@ -208,7 +192,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_model(tiny_backbone, tmp
 
 @pytest.fixture
 def head_export(tiny_backbone, tmp_path) -> Path:
-    return export_sentence_transformer(tiny_backbone, build(HEADS["attention"]), tmp_path / "export")
+    return export_sentence_transformer(tiny_backbone, trained_head("attention"), tmp_path / "export")
 
 
 @pytest.mark.parametrize(
@@ -262,7 +246,7 @@ def test_resaving_a_loaded_export_keeps_it_self_contained(head_export, tmp_path)
 
 def test_plain_save_of_a_with_pooler_model_loads_with_poolhead(tiny_backbone, tmp_path):
     existing = export_sentence_transformer(tiny_backbone, "cls", tmp_path / "existing")
-    model = with_pooler(str(existing), build(HEADS["latent_attention"]))
+    model = with_pooler(str(existing), trained_head("latent_attention"))
 
     model.save(str(tmp_path / "saved"))
 
@@ -293,7 +277,6 @@ def test_checkpoint_metadata_reads_the_best_validation_score():
 
 
 def test_cli_export_of_a_checkpoint_with_a_fine_tuned_backbone(tiny_model_dir, tmp_path, capsys):
-    import lightning as L
 
     from poolhead.training import module
 
@@ -303,10 +286,7 @@ def test_cli_export_of_a_checkpoint_with_a_fine_tuned_backbone(tiny_model_dir, t
     trained_looking(model.pooler)
     with torch.no_grad():  # "fine-tuned": the export must carry these weights, not the folder's
         model.backbone.model.embeddings.word_embeddings.weight.mul_(1.5)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    checkpoint = tmp_path / "best.ckpt"
-    trainer.save_checkpoint(checkpoint)
+    checkpoint = saved_checkpoint(model, tmp_path / "best.ckpt")
     out = tmp_path / "exported"
     parser = argparse.ArgumentParser()
     export_command.add_arguments(parser)

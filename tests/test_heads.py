@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from catalogue import HEADS, build, trained_looking
 from standins import add_garbage_padding, padded_batch
 
 from poolhead import (
@@ -19,42 +20,6 @@ from poolhead import (
 HIDDEN = 16
 NUM_HIDDEN_STATES = 4  # embeddings + 3 transformer layers
 
-# The heads a user builds, by name, as in a config file.
-LEARNED = {
-    "attention": {"name": "attention", "num_heads": 4},
-    "attention_1_head": {"name": "attention", "num_heads": 1, "temperature": 2.0},
-    "attention_floor_scored_early": {"name": "attention", "num_heads": 2, "uniform_floor": 0.3, "score_layer": 0},
-    "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2, "output_dim": 24},
-    "latent_attention_no_mlp": {"name": "latent_attention", "num_heads": 2, "mlp_ratio": 0.0},
-    "weighted_layer+attention": {
-        "name": "weighted_layer",
-        "inner": "attention",
-        "inner_kwargs": {"num_heads": 2},
-        "layers": 3,
-    },
-    "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": [0, 2, 3]},
-    "token_interaction": {"name": "token_interaction", "num_heads": 2, "ffn_size": 8, "num_blocks": 2},
-    "projected": {"name": "projected"},
-    "projected+weighted_layer+attention": {
-        "name": "projected",
-        "inner": {"name": "weighted_layer", "inner": "attention", "layers": 2},
-    },
-}
-
-
-def build(config: dict):
-    config = dict(config)
-    return build_pooler(config.pop("name"), hidden_size=HIDDEN, **config)
-
-
-def perturbed(pooler):
-    """The pooler with every parameter moved off its initial value, as after training."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in pooler.parameters():
-            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
-    return pooler.eval()
-
 
 def run(pooler, tokens, mask, hidden_states):
     return pooler(tokens, mask, hidden_states=hidden_states)
@@ -64,11 +29,11 @@ def batch(lengths=(5, 1, 9, 3), side="right", seed=0, dtype=torch.float32):
     return padded_batch(list(lengths), HIDDEN, side, dtype, num_layers=NUM_HIDDEN_STATES, seed=seed)
 
 
-@pytest.mark.parametrize("head", LEARNED)
+@pytest.mark.parametrize("head", HEADS)
 def test_gradients_reach_every_parameter_from_the_first_step(head):
     # AttentionPooling's scorer and WeightedLayerPooling's layer logits start at zero,
     # yet their gradient is not zero: no parameter is stuck at initialisation.
-    pooler = build(LEARNED[head]).train()
+    pooler = build(HEADS[head], HIDDEN).train()
     tokens, mask, hidden_states = batch()
     target = torch.randn(pooler.output_dim, generator=torch.Generator().manual_seed(1))
 
@@ -88,9 +53,9 @@ def test_gradients_reach_every_parameter_from_the_first_step(head):
         assert parameter.grad.abs().sum() > 0, f"{head}: {name} has an all-zero gradient"
 
 
-@pytest.mark.parametrize("head", LEARNED)
+@pytest.mark.parametrize("head", HEADS)
 def test_an_empty_text_and_nan_padding_keep_the_gradients_finite(head):
-    pooler = perturbed(build(LEARNED[head])).train()
+    pooler = trained_looking(build(HEADS[head], HIDDEN)).train()
     _, mask, hidden_states = batch(lengths=(4, 0, 6))
     hidden_states, mask = add_garbage_padding(hidden_states, mask, extra=2, side="right", fill="nonfinite")
 
@@ -102,10 +67,10 @@ def test_an_empty_text_and_nan_padding_keep_the_gradients_finite(head):
         assert torch.isfinite(parameter.grad).all(), f"{head}: {name} has a non-finite gradient"
 
 
-@pytest.mark.parametrize("strategy", [*FIXED_POOLERS, *LEARNED])
+@pytest.mark.parametrize("strategy", [*FIXED_POOLERS, *HEADS])
 def test_backbone_gradient_is_zero_on_padding(strategy):
     # When the backbone is fine-tuned, what sits under the padding must not be trained.
-    pooler = perturbed(build(LEARNED[strategy])) if strategy in LEARNED else build_pooler(strategy)
+    pooler = trained_looking(build(HEADS[strategy], HIDDEN)) if strategy in HEADS else build_pooler(strategy)
     _, mask, hidden_states = batch(side="left")
     hidden_states = tuple(layer.requires_grad_() for layer in hidden_states)
 
@@ -126,22 +91,22 @@ def test_attention_pooling_starts_as_mean_pooling(num_heads, side):
 
     torch.testing.assert_close(head(tokens, mask), build_pooler("mean")(tokens, mask))
     # ...and training moves it away from the mean (so the check above can fail).
-    assert not torch.allclose(perturbed(head)(tokens, mask), build_pooler("mean")(tokens, mask), atol=1e-3)
+    assert not torch.allclose(trained_looking(head)(tokens, mask), build_pooler("mean")(tokens, mask), atol=1e-3)
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_token_interaction_starts_as_mean_pooling_and_moves_once_trained(side):
     tokens, mask, hidden_states = batch(side=side)
-    head = build(LEARNED["token_interaction"])
+    head = build(HEADS["token_interaction"], HIDDEN)
     mean = build_pooler("mean", hidden_size=HIDDEN)
     torch.testing.assert_close(run(head, tokens, mask, hidden_states), run(mean, tokens, mask, hidden_states))
-    moved = run(perturbed(head), tokens, mask, hidden_states)
+    moved = run(trained_looking(head), tokens, mask, hidden_states)
     assert (moved - run(mean, tokens, mask, hidden_states)).abs().max() > 1e-2
 
 
 def test_attention_weights_sum_to_one_over_real_tokens_and_skip_padding():
     tokens, mask, _ = batch(side="left")
-    head = perturbed(AttentionPooling(HIDDEN, num_heads=4))
+    head = trained_looking(AttentionPooling(HIDDEN, num_heads=4))
 
     weights = head.attention_weights(tokens, mask.bool())
 
@@ -173,9 +138,9 @@ def test_weighted_layer_pooling_with_a_count_mixes_the_top_layers():
 @pytest.mark.parametrize("fill", ["large", "nonfinite"])
 @pytest.mark.parametrize("extra_side", ["right", "left"])
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("head", LEARNED)
+@pytest.mark.parametrize("head", HEADS)
 def test_extra_padding_with_garbage_changes_nothing(head, side, extra_side, fill):
-    pooler = perturbed(build(LEARNED[head]))
+    pooler = trained_looking(build(HEADS[head], HIDDEN))
     tokens, mask, hidden_states = batch(side=side, seed=2)
     expected = run(pooler, tokens, mask, hidden_states)
 
@@ -185,9 +150,9 @@ def test_extra_padding_with_garbage_changes_nothing(head, side, extra_side, fill
     torch.testing.assert_close(pooled, expected)
 
 
-@pytest.mark.parametrize("head", LEARNED)
+@pytest.mark.parametrize("head", HEADS)
 def test_a_row_without_real_tokens_pools_to_a_finite_zero_vector(head):
-    pooler = perturbed(build(LEARNED[head]))
+    pooler = trained_looking(build(HEADS[head], HIDDEN))
     tokens, mask, hidden_states = batch(lengths=(3, 0, 7), seed=3)
     for layer in hidden_states:
         layer[1] = float("nan")  # whatever the backbone left in an empty text
@@ -200,9 +165,9 @@ def test_a_row_without_real_tokens_pools_to_a_finite_zero_vector(head):
     torch.testing.assert_close(pooled[others], alone)
 
 
-@pytest.mark.parametrize("head", LEARNED)
+@pytest.mark.parametrize("head", HEADS)
 def test_bfloat16_token_embeddings_give_bfloat16_close_to_float32(head):
-    pooler = perturbed(build(LEARNED[head]))
+    pooler = trained_looking(build(HEADS[head], HIDDEN))
     tokens, mask, hidden_states = batch(dtype=torch.bfloat16, seed=4)
 
     pooled = run(pooler, tokens, mask, hidden_states)
@@ -213,9 +178,9 @@ def test_bfloat16_token_embeddings_give_bfloat16_close_to_float32(head):
     torch.testing.assert_close(pooled.float(), in_float32, rtol=2**-8, atol=1e-6)
 
 
-@pytest.mark.parametrize("strategy", [*FIXED_POOLERS, *LEARNED])
+@pytest.mark.parametrize("strategy", [*FIXED_POOLERS, *HEADS])
 def test_config_round_trip_rebuilds_the_same_pooler(strategy):
-    original = perturbed(build(LEARNED[strategy])) if strategy in LEARNED else build_pooler(strategy, HIDDEN)
+    original = trained_looking(build(HEADS[strategy], HIDDEN)) if strategy in HEADS else build_pooler(strategy, HIDDEN)
     tokens, mask, hidden_states = batch(seed=5)
 
     config = json.loads(json.dumps(original.get_config()))  # it must survive a JSON file
@@ -224,7 +189,7 @@ def test_config_round_trip_rebuilds_the_same_pooler(strategy):
     assert type(rebuilt) is type(original)
     assert rebuilt.get_config() == original.get_config()
     assert rebuilt.output_dim == original.output_dim
-    if strategy in LEARNED:  # fresh weights differ; the saved ones make it the same head
+    if strategy in HEADS:  # fresh weights differ; the saved ones make it the same head
         assert not torch.allclose(run(rebuilt, tokens, mask, hidden_states), run(original, tokens, mask, hidden_states))
     rebuilt.load_state_dict(original.state_dict())
     assert torch.equal(run(rebuilt, tokens, mask, hidden_states), run(original, tokens, mask, hidden_states))

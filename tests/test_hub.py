@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from huggingface_hub import HfApi, ModelCard
+from quiet_fit import saved_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -119,15 +120,12 @@ def test_push_refuses_a_repo_id_without_an_org(attention_export, monkeypatch, ca
 
 
 def test_export_push_to_hub_uploads_what_it_wrote(tiny_model_dir, tmp_path, monkeypatch):
-    import lightning as L
 
     from poolhead.cli import main
     from poolhead.training.module import PoolingModule
 
     model = PoolingModule(backbone=tiny_model_dir, pooler="mean")
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "best.ckpt")
+    saved_checkpoint(model, tmp_path / "best.ckpt")
     hub = RecordedHub(monkeypatch)
 
     argv = [

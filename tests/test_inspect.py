@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from catalogue import trained_looking
 
 from poolhead import Encoder
 from poolhead.commands import inspect as inspect_command
@@ -15,15 +16,6 @@ from poolhead.evaluation.inspect import inspect_text, plot_inspection
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling, LatentAttentionPooling, WeightedLayerPooling
 
 TEXT = "Patient has no history of fatigue, weight change, loss of appetite, or weakness."
-
-
-def randomised(head: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """A head whose weights look trained (not its init, which is uniform attention)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in head.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
-    return head.eval()
 
 
 def run_cli(argv: list[str]) -> int:
@@ -52,7 +44,7 @@ def test_cli_prints_tokens_and_a_similarity_matrix_with_unit_diagonal(tiny_model
 def test_exported_attention_head_shows_a_weight_per_token(tiny_model_dir, tmp_path):
     from poolhead.export import export_sentence_transformer
 
-    head = randomised(AttentionPooling(32, num_heads=2))
+    head = trained_looking(AttentionPooling(32, num_heads=2))
     folder = export_sentence_transformer(tiny_model_dir, head, tmp_path / "head")
     inspection = inspect_text(TEXT, str(folder))
 
@@ -65,7 +57,7 @@ def test_exported_attention_head_shows_a_weight_per_token(tiny_model_dir, tmp_pa
 
 
 def test_layer_weights_and_attention_over_the_mixed_layers(tiny_model_dir):
-    head = randomised(WeightedLayerPooling(AttentionPooling(32), layers=2))
+    head = trained_looking(WeightedLayerPooling(AttentionPooling(32), layers=2))
     model = EmbeddingModel.from_encoder(Encoder(tiny_model_dir, pooler=head), "layers+attention")
     inspection = inspect_text(TEXT, model, strategies=["cls", "mean"])
 
@@ -77,7 +69,7 @@ def test_layer_weights_and_attention_over_the_mixed_layers(tiny_model_dir):
 
 
 def test_a_head_scoring_an_earlier_layer_shows_the_weights_it_pools_with(tiny_model_dir):
-    head = randomised(AttentionPooling(32, num_heads=2, score_layer=1, uniform_floor=0.3))
+    head = trained_looking(AttentionPooling(32, num_heads=2, score_layer=1, uniform_floor=0.3))
     encoder = Encoder(tiny_model_dir, pooler=head)
     inspection = inspect_text(TEXT, EmbeddingModel.from_encoder(encoder, "early"), strategies=["mean"])
 
@@ -93,7 +85,7 @@ def test_a_head_scoring_an_earlier_layer_shows_the_weights_it_pools_with(tiny_mo
 
 
 def test_latent_attention_probabilities_are_the_ones_the_head_pools_with():
-    head = randomised(LatentAttentionPooling(32, num_heads=4, num_latents=2, mlp_ratio=2.0))
+    head = trained_looking(LatentAttentionPooling(32, num_heads=4, num_latents=2, mlp_ratio=2.0))
     tokens = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(1))
     mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
 
@@ -133,7 +125,7 @@ def test_a_layer_mix_exported_as_sentence_transformers_modules_still_shows_its_w
     from poolhead.export import export_sentence_transformer
     from poolhead.pooling import MeanPooling
 
-    head = randomised(WeightedLayerPooling(MeanPooling(32), layers=[1, 2]))
+    head = trained_looking(WeightedLayerPooling(MeanPooling(32), layers=[1, 2]))
     folder = export_sentence_transformer(tiny_model_dir, head, tmp_path / "mix")
     assert "PoolheadPooling" not in (folder / "modules.json").read_text()  # the case under test: no poolhead module
 

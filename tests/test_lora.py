@@ -8,6 +8,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from quiet_fit import quiet_trainer
 from sentence_transformers import SentenceTransformer
 
 from poolhead import PoolingModule, SentencePairDataModule
@@ -42,15 +43,9 @@ def fit(model: PoolingModule, data_dir: Path, folder: Path, epochs: int, ckpt_pa
         limit_train_pairs=48,
         limit_eval_pairs=32,
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        logger=False,
-        callbacks=[ModelCheckpoint(dirpath=folder, save_last=True)],
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-        gradient_clip_val=1.0,
+    checkpoints = ModelCheckpoint(dirpath=folder, save_last=True)
+    trainer = quiet_trainer(
+        folder, max_epochs=epochs, enable_checkpointing=True, callbacks=[checkpoints], gradient_clip_val=1.0
     )
     trainer.fit(model, datamodule=data, ckpt_path=ckpt_path)
     return trainer

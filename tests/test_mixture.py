@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_trainer
 from torch.utils.data import BatchSampler
 
 from poolhead.data import EpochShuffleSampler, MixtureBatchSampler, SentencePairDataModule
@@ -60,8 +61,7 @@ def mixture(data_dir: Path, tokenizer: str, **options) -> SentencePairDataModule
 
 
 def trainer(tmp_path: Path, **options) -> L.Trainer:
-    defaults = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
-    return L.Trainer(accelerator="cpu", max_epochs=1, default_root_dir=tmp_path, **{**defaults, **options})
+    return quiet_trainer(tmp_path, **{"max_epochs": 1, **options})
 
 
 def test_two_data_sets_train_with_their_losses_and_validate_apart(data_dir, tiny_model_dir, tmp_path, monkeypatch):

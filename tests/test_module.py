@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from quiet_fit import quiet_trainer
 from transformers import BertConfig, BertModel
 
 from poolhead import AttentionPooling
@@ -23,19 +24,6 @@ def feature_cache_in_tmp(tmp_path, monkeypatch):
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def quiet_trainer(tmp_path: Path, **kwargs) -> L.Trainer:
-    defaults = {
-        "accelerator": "cpu",
-        "devices": 1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "default_root_dir": tmp_path,
-    }
-    return L.Trainer(**{**defaults, **kwargs})
 
 
 def stsb_slice(data_dir: Path, tokenizer: str, pairs: int = 24, **kwargs) -> SentencePairDataModule:

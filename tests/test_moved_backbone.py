@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import shutil
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import saved_checkpoint
 from standins import tiny_model_folder
 
 from poolhead.cli import main
@@ -21,10 +21,7 @@ def moved(tmp_path, one_thread):
     torch.manual_seed(3)
     old = tiny_model_folder(tmp_path / "old")
     model = PoolingModule(backbone=old, pooler="attention", pooler_kwargs={"num_heads": 2})
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    checkpoint = tmp_path / "head.ckpt"
-    trainer.save_checkpoint(checkpoint)
+    checkpoint = saved_checkpoint(model, tmp_path / "head.ckpt")
     new = tmp_path / "new"
     shutil.move(old, new)
     return checkpoint, old, new

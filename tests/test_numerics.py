@@ -5,47 +5,21 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from poolhead import available_poolers, build_pooler
-from poolhead.pooling.registry import ALIASES
+from catalogue import FIXED, HEADS, build, trained_looking
 
 HIDDEN = 32
 NUM_HIDDEN_STATES = 3  # embeddings + 2 transformer layers
 MAX_TOKENS = 256
 LENGTHS = (0, 1, MAX_TOKENS, 7)  # an all-padding row, a one-token row, a full row, a short one
 
-# Every registered name (aliases are the same classes), each learned head built as a user builds it.
-POOLERS = {name: {"name": name} for name in available_poolers() if name not in ALIASES}
-POOLERS.update(
-    {
-        "attention": {"name": "attention", "num_heads": 4},
-        "latent_attention": {"name": "latent_attention", "num_heads": 4, "num_latents": 2},
-        "weighted_layer": {
-            "name": "weighted_layer",
-            "inner": "attention",
-            "inner_kwargs": {"num_heads": 4},
-            "layers": 3,
-        },
-        "weighted_layer+mean": {"name": "weighted_layer", "inner": "mean", "layers": 3},
-    }
-)
+# Every registered name (aliases are the same classes) and every learned head with its options.
+POOLERS = {**{name: {"name": name} for name in FIXED}, **HEADS}
 # How half precision reaches a pooler: under autocast (training with precision="16-mixed"/"bf16-mixed")
 # or as half-precision activations from a backbone loaded in half.
 PRECISIONS = ["autocast-float16", "autocast-bfloat16", "inputs-float16", "inputs-bfloat16"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def trained(config: dict):
-    """The pooler with its parameters moved off their initial values, as after training."""
-    config = dict(config)
-    pooler = build_pooler(config.pop("name"), hidden_size=HIDDEN, **config)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for parameter in pooler.parameters():
-            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
-    return pooler.eval()
 
 
 def large_batch(side: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -63,7 +37,7 @@ def large_batch(side: str) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tenso
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("pooler_name", POOLERS)
 def test_half_precision_pooling_stays_finite(pooler_name, precision, side):
-    pooler = trained(POOLERS[pooler_name])
+    pooler = trained_looking(build(POOLERS[pooler_name], HIDDEN))
     tokens, mask, hidden_states = large_batch(side)
     mode, dtype_name = precision.split("-")
     dtype = getattr(torch, dtype_name)

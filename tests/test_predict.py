@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ddp_job import launch_ddp_job
+from quiet_fit import saved_checkpoint
 
 NUM_TEXTS = 37  # odd: the second shard is shorter, and nothing may be repeated to even them out
 SHARD_SIZE = 19
@@ -242,16 +243,13 @@ if __name__ == "__main__":
 
 
 def test_predict_from_a_checkpoint_gives_what_its_export_gives(tiny_model_dir, corpus_csv, tmp_path, one_thread):
-    import lightning as L
 
     from poolhead.corpus import read_embeddings
     from poolhead.export import export_checkpoint
     from poolhead.training.module import PoolingModule
 
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "best.ckpt")
+    saved_checkpoint(model, tmp_path / "best.ckpt")
     export = export_checkpoint(tmp_path / "best.ckpt", tmp_path / "export")
 
     encode(tmp_path / "best.ckpt", corpus_csv[0], tmp_path / "from-ckpt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from catalogue import trained_looking
 from standins import padded_batch
 
 from poolhead import Encoder, ProjectedPooling, build_pooler, resolve_pooler
@@ -19,14 +20,6 @@ def batch(side="right"):
     return padded_batch([5, 1, 9, 3], HIDDEN, side, torch.float32, num_layers=4, seed=0)
 
 
-def moved(pooler, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in pooler.parameters():
-            parameter.add_(0.5 * torch.randn(parameter.shape, generator=generator))
-    return pooler.eval()
-
-
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("inner", ["mean", "first_last_avg"])
 def test_starts_exactly_as_its_inner_pooler_and_moves_once_trained(side, inner, one_thread):
@@ -35,7 +28,7 @@ def test_starts_exactly_as_its_inner_pooler_and_moves_once_trained(side, inner, 
     plain = build_pooler(inner, hidden_size=HIDDEN)
 
     assert torch.equal(head(tokens, mask, hidden_states), plain(tokens, mask, hidden_states))
-    shifted = moved(head)(tokens, mask, hidden_states)
+    shifted = trained_looking(head)(tokens, mask, hidden_states)
     assert (shifted - plain(tokens, mask, hidden_states)).abs().max() > 1e-2
 
 
@@ -73,7 +66,8 @@ def test_an_inner_pooler_without_hidden_size_is_refused_with_the_fix():
 def test_exports_and_reloads_with_the_trained_embeddings(tiny_model_dir, tmp_path, one_thread):
     backbone = load_backbone(tiny_model_dir)
     hidden = backbone.hidden_size
-    head = moved(resolve_pooler({"name": "projected", "inner": {"name": "weighted_layer", "layers": 2}}, hidden))
+    config = {"name": "projected", "inner": {"name": "weighted_layer", "layers": 2}}
+    head = trained_looking(resolve_pooler(config, hidden))
     expected = Encoder(backbone, head).encode(TEXTS)
 
     folder = export_sentence_transformer(backbone, head, tmp_path / "export")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from quiet_fit import quiet_trainer
 
 from poolhead import AttentionPooling, LatentAttentionPooling, MeanPooling, WeightedLayerPooling, resolve_pooler
 from poolhead.export.st_pooling import check_exportable
@@ -103,7 +104,6 @@ def counting_fingerprint(monkeypatch) -> list[int]:
 
 
 def test_a_frozen_run_hashes_its_backbone_once(tiny_model_dir, data_dir, tmp_path, monkeypatch):
-    import lightning as L
 
     from poolhead.data import SentencePairDataModule
     from poolhead.training.module import PoolingModule
@@ -114,10 +114,7 @@ def test_a_frozen_run_hashes_its_backbone_once(tiny_model_dir, data_dir, tmp_pat
     data = SentencePairDataModule(
         str(data_dir / "stsb"), tokenizer=tiny_model_dir, batch_size=8, limit_train_pairs=16, limit_eval_pairs=8
     )
-    trainer = L.Trainer(
-        max_epochs=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )  # fmt: skip
+    trainer = quiet_trainer(tmp_path, max_epochs=3, enable_checkpointing=True)
 
     trainer.fit(model, data)  # the feature cache key, then a checkpoint every epoch
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from catalogue import trained_looking
 from synthetic_pairs import write_pairs
 
 from poolhead.commands import compare as compare_command
@@ -39,8 +39,7 @@ def suite_file(tmp_path_factory) -> Path:
 def exported_head(tiny_model_dir, tmp_path_factory) -> Path:
     from poolhead.export import export_sentence_transformer
 
-    head = AttentionPooling(32, num_heads=2)
-    torch.nn.init.normal_(head.scorer.weight, std=0.5, generator=torch.Generator().manual_seed(0))
+    head = trained_looking(AttentionPooling(32, num_heads=2), seed=0)
     return export_sentence_transformer(tiny_model_dir, head, tmp_path_factory.mktemp("exports") / "my-head")
 
 
@@ -122,8 +121,7 @@ def test_a_named_suite_stands_for_its_sets_and_an_unknown_one_names_the_fix(tmp_
 def reference_head(tiny_model_dir, tmp_path_factory) -> Path:
     from poolhead.export import export_sentence_transformer
 
-    head = AttentionPooling(32, num_heads=2)
-    torch.nn.init.normal_(head.scorer.weight, std=0.5, generator=torch.Generator().manual_seed(1))
+    head = trained_looking(AttentionPooling(32, num_heads=2), seed=1)
     return export_sentence_transformer(tiny_model_dir, head, tmp_path_factory.mktemp("exports") / "their-head")
 
 
