@@ -25,7 +25,7 @@ import numpy as np
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import Tensor
@@ -49,6 +49,8 @@ class ProbeSet:
         labels: one class per sentence (as written in the file: ``0`` / ``1``, ``absent``, ...).
         concepts: the concept of each sentence, for the query check; ``None`` for none.
         query_templates: status -> query with a ``{concept}`` placeholder.
+        groups: sentences that must be held out together (a sentence and its own negation: split apart,
+            the probe would label a held-out negation like its near-copy in training, below chance).
     """
 
     name: str
@@ -56,6 +58,7 @@ class ProbeSet:
     labels: list[str]
     concepts: list[str] | None = None
     query_templates: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_QUERY_TEMPLATES))
+    groups: list[int] | None = None
     kind: str = "probe"
 
     def __len__(self) -> int:
@@ -85,9 +88,13 @@ class ProbeSet:
                 f"{self.name}: a probe needs at least 2 classes with 2 sentences each, got "
                 f"{dict(zip(classes.tolist(), counts.tolist(), strict=True))}; add sentences of the rare classes"
             )
-        splitter = StratifiedKFold(n_splits=min(FOLDS, int(counts.min())), shuffle=True, random_state=seed)
+        splits = min(FOLDS, int(counts.min()))
+        if self.groups is None:
+            splitter = StratifiedKFold(n_splits=splits, shuffle=True, random_state=seed)
+        else:
+            splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
         folds = np.zeros(len(self), dtype=np.int64)
-        for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(self)), self.labels)):
+        for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(self)), self.labels, self.groups)):
             folds[held_out] = fold
         return folds
 
