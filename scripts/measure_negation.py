@@ -26,6 +26,7 @@ from results_page import record  # noqa: E402
 
 from poolhead.data.files import read_local_split  # noqa: E402
 from poolhead.evaluation import compare, write_report  # noqa: E402
+from poolhead.evaluation.models import load_model_for_eval  # noqa: E402
 from poolhead.evaluation.probe import ProbeSet  # noqa: E402
 from poolhead.evaluation.report import to_markdown  # noqa: E402
 from poolhead.evaluation.sets import load_any_set  # noqa: E402
@@ -103,7 +104,10 @@ def main() -> None:
         contrast.name = f"semantoneg {split}"
         sets.append(contrast)
     sets.append(negation_probe(args.data_root, args.probe_pairs, seed=0))
-    comparison = compare([args.model], sets, resamples=args.resamples, batch_size=args.batch_size,
+    backbone = load_model_for_eval(args.model, device=args.device)
+    # Its backbone only: the fixed strategies are the baseline, and the model's own mean pooling is one of them.
+    backbone.encode = None
+    comparison = compare([backbone], sets, resamples=args.resamples, batch_size=args.batch_size,
                          device=args.device)  # fmt: skip
     print(to_markdown(comparison))
     if args.output is not None:

@@ -166,3 +166,40 @@ def test_the_cli_maps_columns_and_writes_the_contrast_table(tiny_model_dir, tmp_
     bad = ["--model", tiny_model_dir, "--data", str(data), "--data-columns", "negated", "--output", str(tmp_path)]
     assert compare_command.run(parser.parse_args(bad)) == 2
     assert "--data-columns got 'negated'" in capsys.readouterr().err
+
+
+def test_a_contrast_set_in_a_suite_gets_its_own_line_and_stays_out_of_the_macro(tiny_model_dir, tmp_path):
+    from synthetic_pairs import write_pairs
+
+    from poolhead.evaluation import suite_sets, summarize_suite, write_suite_report
+    from poolhead.export import export_sentence_transformer
+    from poolhead.pooling import AttentionPooling
+
+    head = AttentionPooling(32, num_heads=2)
+    torch.nn.init.normal_(head.scorer.weight, std=0.5, generator=torch.Generator().manual_seed(0))
+    model = export_sentence_transformer(tiny_model_dir, head, tmp_path / "my-head")
+    (tmp_path / "sts-a").mkdir(), (tmp_path / "negation").mkdir()
+    write_pairs(tmp_path / "sts-a" / "test.csv", "score", 30, 0)
+    write_contrast(tmp_path / "negation" / "test.csv")
+    listing = tmp_path / "mini.suite"
+    listing.write_text("sts-a\nnegation\n", encoding="utf-8")
+    comparison = compare([str(model)], suite_sets(str(listing)), resamples=100, show_progress_bar=False)
+    (summary,) = summarize_suite(comparison)
+    assert [(s.dataset, s.task, s.metric) for s in summary.sets] == [
+        ("sts-a", "score", "spearman"),
+        ("negation", "contrast", "pairwise_accuracy"),
+    ]
+    assert summary.macro_sets == ["sts-a"]  # pairwise accuracy is never averaged with Spearman
+    negation = summary.sets[1]
+    mean = next(r for r in comparison.rows_of("negation") if r.strategy == "mean" and r.kind == "fixed")
+    assert negation.versus_mean.delta == pytest.approx(negation.score.value - mean.primary.value)
+    paths = write_suite_report([summary], tmp_path / "out", comparison.confidence)
+    assert "| negation " in paths["md"].read_text(encoding="utf-8")
+    assert "Pairwise accuracy" in paths["md"].read_text(encoding="utf-8")
+    assert paths["png"].stat().st_size > 0
+
+
+def test_the_ood_suite_lists_semantoneg_beside_the_sts_sets():
+    from poolhead.evaluation import suite_sets
+
+    assert [Path(p).name for p in suite_sets("ood", "root")][-1] == "semantoneg"

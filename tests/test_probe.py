@@ -125,3 +125,11 @@ def test_compare_puts_probe_sets_in_their_own_table(tiny_model_dir, tmp_path):
     markdown = to_markdown(comparison)
     assert "## assertions (30 sentences, linear probe" in markdown
     assert "Balanced accuracy" in markdown and "Query check" in markdown
+
+
+def test_a_sentence_and_its_negation_are_held_out_together():
+    sentences = [f"Sentence {i}." for i in range(20)] + [f"Sentence {i} is not so." for i in range(20)]
+    probe = ProbeSet("pairs", sentences, ["0"] * 20 + ["1"] * 20, groups=list(range(20)) * 2)
+    folds = probe.folds(seed=0)
+    assert np.array_equal(folds[:20], folds[20:])
+    assert len(np.unique(folds)) == 5
