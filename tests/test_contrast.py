@@ -203,3 +203,15 @@ def test_the_ood_suite_lists_semantoneg_beside_the_sts_sets():
     from poolhead.evaluation import suite_sets
 
     assert [Path(p).name for p in suite_sets("ood", "root")][-1] == "semantoneg"
+
+
+def test_a_model_card_takes_contrast_and_probe_results():
+    from poolhead.export.card_data import eval_results
+
+    contrast = {"dataset": "semantoneg", "task": "contrast", "metrics": {"pairwise_accuracy": 17.7}}
+    probe = {"dataset": "negation", "task": "probe", "metrics": {"balanced_accuracy": 90.0}}
+    found = eval_results({"results": [contrast, probe]})
+    assert [(r.task_name, r.metric_type, r.metric_value) for r in found] == [
+        ("Contrast Set", "pairwise_accuracy", 0.177),
+        ("Linear Probe", "balanced_accuracy", 0.9),
+    ]
