@@ -74,9 +74,10 @@ def body(comparison, probe_pairs: int) -> tuple[str, list[dict]]:
     rows = {split: comparison.rows_of(f"semantoneg {split}")[0].pairs for split in SPLITS}
     text = (
         "Every fixed strategy of the frozen backbone, ×100 with 95 % intervals. SemAntoNeg (contrast sets, "
-        f"{rows['validation']} / {rows['test']} hypotheses in validation / test): pairwise accuracy is the share of "
-        "(keeper, flipper) pairs of a premise in which the keeper is closer to the premise by cosine (a tie counts "
-        "half; chance 50); strict accuracy the share of premises whose every keeper is closer than every flipper; "
+        f"{rows['validation']} / {rows['test']} hypotheses in validation / test): pairwise accuracy is, per "
+        "premise, the share of its (keeper, flipper) pairs in which the keeper is closer to the premise by cosine "
+        "(a tie counts half), averaged over premises (chance 50); strict accuracy the share of premises whose "
+        "every keeper is closer than every flipper; "
         "AUROC keepers vs flippers by cosine (chance 50). Intervals resample premises. Negation probe: "
         f"{probe_pairs} sentences of negation-pairs train and their {probe_pairs} negations, 5-fold stratified "
         "logistic regression (a sentence and its negation held out in the same fold) on the standardised "

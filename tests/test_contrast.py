@@ -82,11 +82,12 @@ def test_a_pooling_blind_to_not_ties_every_pair_and_scores_chance():
     assert overlap["pairwise_accuracy"].value == pytest.approx(0.0)
 
 
-def test_pairwise_accuracy_is_over_pairs_and_strict_over_premises():
-    # One premise with 2 keepers and 1 flipper, one keeper below the flipper: 1 of 2 pairs right, premise wrong.
+def test_pairwise_accuracy_averages_each_premises_share_and_strict_counts_premises():
+    # Premise a: 2 keepers and 1 flipper, one keeper below the flipper: 1 of 2 pairs right, premise not strict.
+    # Premise b: its one pair right. Each premise counts once: (1/2 + 1) / 2, not 2 of 3 pairs.
     contrast = ContrastSet("toy", ["a"] * 3 + ["b"] * 2, ["k1", "k2", "f", "k", "f"], [0, 0, 1, 0, 1])
     metrics = metrics_of(contrast, np.array([0.9, 0.1, 0.5, 0.8, 0.3]))
-    assert metrics["pairwise_accuracy"].value == pytest.approx(100 * 2 / 3)
+    assert metrics["pairwise_accuracy"].value == pytest.approx(75.0)
     assert metrics["strict_accuracy"].value == pytest.approx(50.0)
 
 

@@ -4,8 +4,9 @@ A contrast set (SemAntoNeg: "You're not fat." with the keeper "You're thin." and
 "You're fat.") asks whether a pooling follows meaning or word overlap. Each hypothesis is scored
 by its cosine to its premise, and three figures are reported (×100):
 
-- ``pairwise_accuracy`` (primary): over every (keeper, flipper) pair of the same premise, the share
-  where the keeper is closer; a tie counts half, so a pooling blind to the difference scores 50;
+- ``pairwise_accuracy`` (primary): per premise, the share of its (keeper, flipper) pairs where the
+  keeper is closer, averaged over the premises (each premise counts once, however many hypotheses it
+  has); a tie counts half, so a pooling blind to the difference scores 50;
 - ``strict_accuracy``: the share of premises (with at least one keeper and one flipper) whose every
   keeper is strictly closer than every flipper, as SemAntoNeg reports it;
 - ``auroc``: keepers against flippers over the whole set by cosine (scikit-learn's ``roc_auc_score``).
@@ -94,7 +95,8 @@ def contrast_set_name(source: str | Path) -> str:
 
 @dataclass(frozen=True)
 class PremiseCounts:
-    """Per premise: (keeper, flipper) pairs, correctly ordered pairs (ties half), and whether all are ordered."""
+    """Per premise: (keeper, flipper) pairs, correctly ordered pairs (ties half), whether all are ordered, and
+    whether it has pairs at all (``contrasted``); ``accuracy`` is each contrasted premise's share (0 elsewhere)."""
 
     pairs: np.ndarray
     correct: np.ndarray
@@ -119,6 +121,11 @@ def premise_counts(similarities: np.ndarray, contrast: ContrastSet) -> PremiseCo
         correct[premise] = ((grid + 1) / 2).sum()
         strict[premise] = bool((grid > 0).all())
     return PremiseCounts(pairs, correct, strict, pairs > 0)
+
+
+def premise_accuracy(counts: PremiseCounts) -> np.ndarray:
+    """Each premise's share of correctly ordered pairs; 0 for premises without pairs (they carry no weight)."""
+    return np.divide(counts.correct, counts.pairs, out=np.zeros_like(counts.correct), where=counts.contrasted)
 
 
 def contrast_metrics(similarities: np.ndarray, contrast: ContrastSet, resamples: PairResamples) -> dict[str, Estimate]:
@@ -155,11 +162,13 @@ def contrast_metrics(similarities: np.ndarray, contrast: ContrastSet, resamples:
         drawn = weights(block)[:, contrast.premise_ids]
         return np.asarray([_auroc(keeps, similarities, row) for row in drawn])
 
-    pairwise = counts.correct.sum() / counts.pairs.sum()
-    strict = counts.strict.sum() / counts.contrasted.sum()
+    contrasted = counts.contrasted.astype(float)
+    per_premise = premise_accuracy(counts)
+    pairwise = per_premise.sum() / contrasted.sum()
+    strict = counts.strict.sum() / contrasted.sum()
     return {
-        "pairwise_accuracy": resamples.estimate(pairwise, ratio(counts.correct, counts.pairs)),
-        "strict_accuracy": resamples.estimate(strict, ratio(counts.strict.astype(float), counts.contrasted)),
+        "pairwise_accuracy": resamples.estimate(pairwise, ratio(per_premise, contrasted)),
+        "strict_accuracy": resamples.estimate(strict, ratio(counts.strict.astype(float), contrasted)),
         "auroc": resamples.estimate(_auroc(keeps, similarities, None), auroc_of_resamples),
     }
 
