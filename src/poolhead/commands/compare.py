@@ -2,6 +2,8 @@
 
 ``--suite ood`` (or a file listing sets) adds those sets and a suite summary: per set the Δ to the
 best fixed strategy and to mean pooling, the macro-average Δ over the score sets, the worst set.
+A set's columns say what it is: sentence pairs, a contrast set (premise, hypothesis, negated) or a
+probe set (sentence, label, optionally concept); ``--data-columns`` maps other column names.
 ``--reference PATH`` adds each model's Δ to another model (e.g. the same backbone fine-tuned by
 sentence-transformers' own recipe) on every set and over the macro-average.
 """
@@ -34,6 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a folder (its test split; validation chooses label thresholds), a file, or a hub id; repeatable",
     )
     parser.add_argument(
+        "--data-columns",
+        metavar="ROLE=COLUMN,...",
+        help="map the --data sets' columns onto roles, e.g. label=status,sentence=text (roles: sentence1, "
+        "sentence2, score, label; premise, hypothesis, negated for contrast sets; sentence, label, concept for probes)",
+    )
+    parser.add_argument(
+        "--query-template",
+        action="append",
+        default=[],
+        metavar="STATUS=TEMPLATE",
+        help="the query a search for a concept of that status types, for probe sets with a concept column "
+        "(default present='{concept}' absent='no {concept}'); repeat for each status",
+    )
+    parser.add_argument(
         "--reference",
         action="append",
         default=[],
@@ -44,8 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite",
         metavar="NAME|FILE",
-        help="evaluate a suite of sets and summarise it (suite.{md,csv,json,png}): 'ood' (sts12-sts16 and msrp "
-        "under --data-root) or a file listing one set per line",
+        help="evaluate a suite of sets and summarise it (suite.{md,csv,json,png}): 'ood' (sts12-sts16, msrp and the "
+        "semantoneg contrast set under --data-root) or a file listing one set per line",
     )
     parser.add_argument(
         "--data-root", default="../shared/data", metavar="DIR", help="folder of a named suite's sets (../shared/data)"
@@ -71,15 +87,18 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.checks import check_device
     from poolhead.evaluation.compare import compare
     from poolhead.evaluation.models import load_model_for_eval
-    from poolhead.evaluation.pairs import load_evaluation_set
     from poolhead.evaluation.report import to_markdown, write_report
+    from poolhead.evaluation.sets import load_any_set
     from poolhead.evaluation.suite import suite_sets, summarize_suite
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
     if args.reference and args.suite is None:
         raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
     suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
-    suite = [load_evaluation_set(path, args.limit, args.score_scale) for path in suite]
+    suite = [load_any_set(path, args.limit, args.score_scale) for path in suite]
+    columns = assignments((args.data_columns or "").split(","), "--data-columns", "ROLE=COLUMN")
+    # One template per option, never split: a template may hold a comma.
+    templates = assignments(args.query_template, "--query-template", "STATUS=TEMPLATE") or None
     check_device(args.device)
     models = [load_model_for_eval(path, device=args.device) for path in args.model]
     references = [load_model_for_eval(path, device=args.device) for path in args.reference]
@@ -96,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         score_scale=args.score_scale,
         device=args.device,
         show_progress_bar=not args.no_progress,
+        columns=columns,
+        query_templates=templates,
     )
     print(to_markdown(comparison))
     paths = list(write_report(comparison, args.output).values())
@@ -113,6 +134,19 @@ def run(args: argparse.Namespace) -> int:
     for path in write_export_results(comparison, {source: display_name(source) for source in args.model}):
         print(f"wrote {path}")
     return 0
+
+
+def assignments(pieces: list[str], option: str, form: str) -> dict[str, str]:
+    """``["a=b", "c=d"]`` -> ``{a: b, c: d}``; a piece without ``=`` is named in the error."""
+    pairs = {}
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        key, sep, value = piece.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UserValueError(f"{option} got {piece!r}; write {form}")
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def reference_pairs(

@@ -9,6 +9,13 @@ maps roles to those names. The shape follows from which roles are there:
 - labelled pairs: two texts and ``label`` (integer classes: paraphrase 0/1, NLI 0/1/2, ...);
 - positive pairs: two texts only, each pair an (anchor, positive);
 - tuples: (anchor, positive, negative_1 .. negative_k), the negatives as hard negatives.
+
+Two more shapes are evaluated only (``poolhead compare``), never trained on:
+
+- contrast sets: ``premise``, ``hypothesis`` and ``negated`` (1 when the hypothesis flips the
+  premise's meaning, 0 when it keeps it): per premise, every keeper should be closer than every flipper;
+- probe sets: ``sentence`` and ``label`` (a class per sentence), optionally ``concept`` (the
+  concept whose assertion status the label is: present, absent, ...).
 """
 
 from __future__ import annotations
@@ -21,8 +28,16 @@ from poolhead.errors import UserValueError
 FIRST_TEXT, SECOND_TEXT = ("sentence1", "anchor"), ("sentence2", "positive")
 TARGETS = ("score", "label")
 ROLE_NAMES = (*FIRST_TEXT, *SECOND_TEXT, *TARGETS)
+CONTRAST_ROLES = ("premise", "hypothesis", "negated")
+PROBE_ROLES = ("sentence", "label")
+CONCEPT = "concept"
+#: roles a mapping may name: the training roles and those of the evaluation-only shapes
+MAPPABLE_ROLES = (*ROLE_NAMES, *CONTRAST_ROLES, "sentence", CONCEPT)
 NEGATIVE = re.compile(r"negative(?:_(\d+))?")
-ROLES = "sentence1, sentence2, anchor, positive, negative, negative_1 .. negative_k, score, label"
+ROLES = (
+    "sentence1, sentence2, anchor, positive, negative, negative_1 .. negative_k, score, label "
+    "(and, for evaluation only, premise, hypothesis, negated, sentence, concept)"
+)
 EXPECTED_SCHEMA = (
     "sentence1, sentence2 and either score (a similarity in [0, 1]) or label (an integer class); "
     "or anchor, positive and optionally negative / negative_1 .. negative_k"
@@ -72,7 +87,7 @@ def map_columns(found: list[str], mapping: dict[str, str] | None, source: str) -
     """
     renames = {}
     for role, column in (mapping or {}).items():
-        if role not in ROLE_NAMES and not NEGATIVE.fullmatch(role):
+        if role not in MAPPABLE_ROLES and not NEGATIVE.fullmatch(role):
             raise UserValueError(f"columns maps unknown role {role!r}; the roles are {ROLES}")
         if column not in found:
             raise UserValueError(
@@ -82,6 +97,19 @@ def map_columns(found: list[str], mapping: dict[str, str] | None, source: str) -
         if column != role:
             renames[column] = role
     return renames
+
+
+def evaluation_shape(columns: list[str]) -> str:
+    """``"contrast"``, ``"probe"`` or ``"pairs"``: which kind of evaluation set columns (named as roles) make.
+
+    Pairs are the default, so a pair file with a missing column is still told what pairs need.
+    """
+    present = set(columns)
+    if set(CONTRAST_ROLES) <= present:
+        return "contrast"
+    if set(PROBE_ROLES) <= present and not present & {*FIRST_TEXT, *SECOND_TEXT}:
+        return "probe"
+    return "pairs"
 
 
 def shape_of(columns: list[str], source: str, found: list[str] | None = None) -> DataShape:

@@ -25,14 +25,29 @@ from poolhead.cache.features import tokenizer_digest
 from poolhead.errors import UserValueError
 from poolhead.evaluation.checks import check_compare_options, check_device, check_evaluation_set
 from poolhead.evaluation.classification import Thresholds, choose_thresholds, label_metrics
+from poolhead.evaluation.contrast import METRICS as CONTRAST_METRICS
+from poolhead.evaluation.contrast import ContrastSet, contrast_metrics
 from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
-from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
+from poolhead.evaluation.pairs import EvaluationSet, Pairs
+from poolhead.evaluation.probe import METRICS as PROBE_METRICS
+from poolhead.evaluation.probe import ProbeDraws, ProbeSet, probe_metrics
+from poolhead.evaluation.sets import AnySet, load_any_set
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
 
 #: The metric that ranks rows and is tested, and every metric reported, per kind of data.
-PRIMARY_METRIC = {"score": "spearman", "label": "accuracy"}
-METRICS = {"score": ("spearman", "pearson"), "label": ("accuracy", "f1")}
+PRIMARY_METRIC = {
+    "score": "spearman",
+    "label": "accuracy",
+    "contrast": "pairwise_accuracy",
+    "probe": "balanced_accuracy",
+}
+METRICS = {
+    "score": ("spearman", "pearson"),
+    "label": ("accuracy", "f1"),
+    "contrast": CONTRAST_METRICS,
+    "probe": PROBE_METRICS,  # query_accuracy only where the set has concepts
+}
 
 
 @dataclass
@@ -90,7 +105,7 @@ class BackboneGroup:
 
 def compare(
     models: Sequence[str | Path | EmbeddingModel],
-    datasets: Sequence[str | Path | EvaluationSet],
+    datasets: Sequence[str | Path | AnySet],
     strategies: Sequence[str] | None = None,
     batch_size: int = 32,
     resamples: int = 1000,
@@ -100,13 +115,16 @@ def compare(
     score_scale: float | None = None,
     device: str | torch.device | None = None,
     show_progress_bar: bool = True,
+    columns: dict[str, str] | None = None,
+    query_templates: dict[str, str] | None = None,
 ) -> Comparison:
     """Score every model and every fixed strategy of its backbone on every evaluation set.
 
     Args:
         models: paths / hub ids (see :func:`load_model_for_eval`) or ready :class:`EmbeddingModel`s.
             A plain backbone contributes its fixed strategies only.
-        datasets: folders, files or hub ids (see :func:`load_evaluation_set`) or loaded sets.
+        datasets: folders, files or hub ids (see :func:`~poolhead.evaluation.sets.load_any_set`) or loaded
+            sets: sentence pairs, contrast sets or probe sets, told apart by their columns.
         strategies: fixed strategies to evaluate; default all of them.
         batch_size: texts per forward pass.
         resamples: bootstrap resamples for intervals and tests.
@@ -116,6 +134,8 @@ def compare(
         score_scale: divide gold scores read from a path by this, as in training (e.g. 5.0).
         device: where the models run; default CUDA when available.
         show_progress_bar: progress bars while encoding.
+        columns: role -> column name, for every set read from a path (e.g. ``{"label": "status"}``).
+        query_templates: status -> query of a probe set's query check (default present / absent).
     """
     if not models:
         raise UserValueError("compare needs at least one model: pass --model PATH")
@@ -123,15 +143,20 @@ def compare(
         raise UserValueError("compare needs at least one evaluation set: pass --data PATH or --suite ood")
     check_compare_options(batch_size, resamples, confidence, limit)
     check_device(device)
-    sets = [d if isinstance(d, EvaluationSet) else load_evaluation_set(d, limit, score_scale, seed) for d in datasets]
+    sets = [
+        d if isinstance(d, (EvaluationSet, ContrastSet, ProbeSet))
+        else load_any_set(d, limit, score_scale, seed, columns, query_templates)
+        for d in datasets
+    ]  # fmt: skip
     for eval_set in sets:
-        check_evaluation_set(eval_set.name, eval_set.kind, eval_set.test.targets)
+        if isinstance(eval_set, EvaluationSet):
+            check_evaluation_set(eval_set.name, eval_set.kind, eval_set.test.targets)
     _make_unique(sets)
     loaded = [m if isinstance(m, EmbeddingModel) else load_model_for_eval(m, device=device) for m in models]
     _make_unique(loaded)
     sentences = list(dict.fromkeys(s for eval_set in sets for s in eval_set.sentences()))
     index = {sentence: i for i, sentence in enumerate(sentences)}
-    shared = {s.name: PairResamples(len(s.test), resamples, seed, confidence) for s in sets}
+    shared = {s.name: _draws(s, resamples, seed, confidence) for s in sets}
     rows: list[ComparisonRow] = []
     for group in group_by_backbone(loaded):
         embedded = _encode_group(group, sentences, strategies, batch_size, device, show_progress_bar)
@@ -140,7 +165,16 @@ def compare(
     return Comparison(rows, resamples, seed, confidence, _notes(sets))
 
 
-def _notes(sets: Sequence[EvaluationSet]) -> list[str]:
+def _draws(eval_set: AnySet, resamples: int, seed: int, confidence: float) -> PairResamples | ProbeDraws:
+    """The bootstrap draws every row of a set shares: over pairs, over a contrast set's premises, or a probe's."""
+    if isinstance(eval_set, ContrastSet):
+        return PairResamples(eval_set.num_premises, resamples, seed, confidence)
+    if isinstance(eval_set, ProbeSet):
+        return ProbeDraws.of(eval_set, resamples, seed, confidence)
+    return PairResamples(len(eval_set.test), resamples, seed, confidence)
+
+
+def _notes(sets: Sequence[AnySet]) -> list[str]:
     return [
         f"{s.name}: no validation split, so the cosine thresholds were chosen on the test pairs themselves "
         f"(optimistic accuracy and F1)"
@@ -208,11 +242,11 @@ def pair_similarities(embeddings: Tensor, index: dict[str, int], pairs: Pairs) -
 
 
 def _score_set(
-    eval_set: EvaluationSet,
+    eval_set: AnySet,
     backbone: str,
     embedded: list[Embedded],
     index: dict[str, int],
-    resamples: PairResamples,
+    resamples: PairResamples | ProbeDraws,
 ) -> list[ComparisonRow]:
     rows = [_score_row(eval_set, backbone, item, index, resamples) for item in embedded]
     fixed = [row for row in rows if row.kind == "fixed"]
@@ -228,9 +262,18 @@ def _score_set(
 
 
 def _score_row(
-    eval_set: EvaluationSet, backbone: str, item: Embedded, index: dict[str, int], resamples: PairResamples
+    eval_set: AnySet, backbone: str, item: Embedded, index: dict[str, int], resamples: PairResamples | ProbeDraws
 ) -> ComparisonRow:
     name, strategy, kind, embeddings = item
+    if isinstance(eval_set, ContrastSet):
+        first = embeddings[[index[s] for s in eval_set.premise]].double()
+        second = embeddings[[index[s] for s in eval_set.hypothesis]].double()
+        similarities = F.cosine_similarity(first, second, dim=-1).numpy()
+        metrics = contrast_metrics(similarities, eval_set, resamples)
+        return ComparisonRow(eval_set.name, "contrast", backbone, name, strategy, kind, len(eval_set), metrics)
+    if isinstance(eval_set, ProbeSet):
+        metrics = probe_metrics(embeddings, index, eval_set, resamples)
+        return ComparisonRow(eval_set.name, "probe", backbone, name, strategy, kind, len(eval_set), metrics)
     similarities = pair_similarities(embeddings, index, eval_set.test)
     thresholds = None
     if eval_set.kind == "score":

@@ -65,7 +65,11 @@ class EvaluationSet:
 
 
 def load_evaluation_set(
-    source: str | Path, limit: int | None = None, score_scale: float | None = None, seed: int = 0
+    source: str | Path,
+    limit: int | None = None,
+    score_scale: float | None = None,
+    seed: int = 0,
+    columns: dict[str, str] | None = None,
 ) -> EvaluationSet:
     """Read an evaluation set from a folder, a file or a hub id.
 
@@ -76,11 +80,12 @@ def load_evaluation_set(
         score_scale: divide scores by this to bring them into [0, 1] (e.g. 5.0), as in training;
             correlations do not change under this rescaling.
         seed: chooses the ``limit`` pairs.
+        columns: role -> column of the data set (``{sentence1: premise, ...}``), as in training.
     """
     if limit is not None and limit < 2:
         raise UserValueError(f"limit must be at least 2 pairs, got {limit}")
     source = str(source)
-    raws = _read_splits(source)
+    raws = _read_splits(source, columns)
     kinds = {label_kind_of(raw) for split in raws.values() for raw in split}
     if len(kinds) > 1:
         raise UserValueError(f"{source}: the test and validation splits disagree on score vs label columns; use one")
@@ -91,21 +96,21 @@ def load_evaluation_set(
     return EvaluationSet(name, kind, test, validation)
 
 
-def _read_splits(source: str) -> dict[str, list[Any]]:
+def _read_splits(source: str, columns: dict[str, str] | None = None) -> dict[str, list[Any]]:
     """Split name -> the raw files (shards) of that split: test always, validation when there is one."""
     if Path(source).is_file():
-        return {TEST_SPLIT: read_local_split(source, TEST_SPLIT, "test")}
+        return {TEST_SPLIT: read_local_split(source, TEST_SPLIT, "test", columns)}
     if is_local(source):
-        splits = {TEST_SPLIT: read_local_split(source, TEST_SPLIT, "test")}
+        splits = {TEST_SPLIT: read_local_split(source, TEST_SPLIT, "test", columns)}
         validation = next((name for name in VALIDATION_SPLITS if split_files(Path(source), name)), None)
         if validation is not None:
-            splits["validation"] = read_local_split(source, validation, "validation")
+            splits["validation"] = read_local_split(source, validation, "validation", columns)
         return splits
     cache: dict[str, Any] = {}
-    splits = {TEST_SPLIT: read_hub_split(source, TEST_SPLIT, "test", cache)}
+    splits = {TEST_SPLIT: read_hub_split(source, TEST_SPLIT, "test", cache, columns=columns)}
     validation = next((name for name in VALIDATION_SPLITS if name in load_hub_dataset(source, cache)), None)
     if validation is not None:
-        splits["validation"] = read_hub_split(source, validation, "validation", cache)
+        splits["validation"] = read_hub_split(source, validation, "validation", cache, columns=columns)
     return splits
 
 

@@ -15,7 +15,9 @@ from poolhead.evaluation.compare import PRIMARY_METRIC, Comparison, ComparisonRo
 from poolhead.evaluation.suite import SuiteSummary
 
 #: metric -> its name in tables and charts (report.py imports it: the report draws the chart)
-METRIC_TITLES = {"spearman": "Spearman", "pearson": "Pearson", "accuracy": "Accuracy", "f1": "F1"}
+METRIC_TITLES = {"spearman": "Spearman", "pearson": "Pearson", "accuracy": "Accuracy", "f1": "F1",
+                 "pairwise_accuracy": "Pairwise accuracy", "strict_accuracy": "Strict accuracy", "auroc": "AUROC",
+                 "balanced_accuracy": "Balanced accuracy", "query_accuracy": "Query check"}  # fmt: skip
 
 #: fixed strategies grey, the best one darker, models in colour; Δ vs mean pooling lighter.
 COLOURS = {"fixed": "#a0a0a0", "best_fixed": "#333333", "model": "#1f77b4", "versus_mean": "#ff7f0e",

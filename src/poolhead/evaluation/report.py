@@ -9,6 +9,15 @@ from pathlib import Path
 from poolhead.evaluation.compare import METRICS, PRIMARY_METRIC, Comparison, ComparisonRow
 from poolhead.evaluation.plots import METRIC_TITLES, plot_comparison
 
+#: What a set's figures are, per kind of data, for its table's heading.
+MEASURES = {
+    "score": "cosine similarity vs gold scores",
+    "label": "cosine threshold from validation",
+    "contrast": "hypotheses by cosine to their premise, intervals over premises",
+    "probe": "linear probe, stratified k-fold, balanced over classes",
+}
+UNITS = {"score": "test pairs", "label": "test pairs", "contrast": "hypotheses", "probe": "sentences"}
+
 
 def _number(value: float, signed: bool = False) -> str:
     if value is None or math.isnan(value):
@@ -30,19 +39,24 @@ def _pooling_cell(row: ComparisonRow) -> str:
     return f"{row.name} (best fixed)" if row.best_fixed else row.name
 
 
+def reported_metrics(rows: list[ComparisonRow]) -> list[str]:
+    """The metrics of a set's rows, in their kind's order (a probe set without concepts has no query check)."""
+    return [metric for metric in METRICS[rows[0].task] if metric in rows[0].metrics]
+
+
 def table_rows(comparison: Comparison, dataset: str) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of one evaluation set's table."""
     rows = comparison.rows_of(dataset)
-    task = rows[0].task
+    task, metrics = rows[0].task, reported_metrics(rows)
     level = f"{comparison.confidence:.0%} CI"
-    headers = ["backbone", "pooling", *(f"{METRIC_TITLES[m]} [{level}]" for m in METRICS[task])]
+    headers = ["backbone", "pooling", *(f"{METRIC_TITLES[m]} [{level}]" for m in metrics)]
     if task == "label":
         headers += ["threshold acc / F1"]
     headers += [f"Δ {METRIC_TITLES[PRIMARY_METRIC[task]]} vs best fixed [{level}]", "p (one-sided)"]
     cells = []
     for row in rows:
         line = [row.backbone, _pooling_cell(row)]
-        line += [_with_interval(e.value, e.low, e.high) for e in (row.metrics[m] for m in METRICS[task])]
+        line += [_with_interval(e.value, e.low, e.high) for e in (row.metrics[m] for m in metrics)]
         if task == "label":
             line.append(f"{row.thresholds.accuracy:.3f} / {row.thresholds.f1:.3f}")
         if row.difference is not None:
@@ -69,11 +83,11 @@ def to_markdown(comparison: Comparison) -> str:
     for dataset in comparison.datasets:
         rows = comparison.rows_of(dataset)
         task, pairs = rows[0].task, rows[0].pairs
-        what = "cosine similarity vs gold scores" if task == "score" else "cosine threshold from validation"
-        heading = f"## {dataset} ({pairs} test pairs, {what}, ×100)"
+        heading = f"## {dataset} ({pairs} {UNITS[task]}, {MEASURES[task]}, ×100)"
         parts.append(heading + "\n\n" + markdown_table(*table_rows(comparison, dataset)))
     parts.append(
-        f"Intervals: percentile bootstrap over pairs, {comparison.resamples} resamples, seed {comparison.seed}. "
+        f"Intervals: percentile bootstrap over pairs (contrast sets: over premises; probe sets: over the sentences' "
+        f"out-of-fold predictions), {comparison.resamples} resamples, seed {comparison.seed}. "
         f"Δ and p: paired bootstrap on the same resamples against the best fixed strategy of the same backbone; "
         f"p = share of resamples where the model is not better."
     )
@@ -85,7 +99,7 @@ def csv_columns(comparison: Comparison) -> list[str]:
     tasks = list(dict.fromkeys(row.task for row in comparison.rows))
     columns = ["dataset", "task", "backbone", "name", "strategy", "kind", "pairs", "best_fixed"]
     for task in tasks:
-        columns += [f"{m}{suffix}" for m in METRICS[task] for suffix in ("", "_low", "_high")]
+        columns += [f"{m}{suffix}" for m in METRICS[task] if m not in columns for suffix in ("", "_low", "_high")]
     if "label" in tasks:
         columns += ["accuracy_threshold", "f1_threshold", "threshold_chosen_on"]
     columns += ["versus", "delta", "delta_low", "delta_high", "p_value", "p_two_sided", "resamples", "seed"]

@@ -9,7 +9,8 @@ reference model per model (e.g. the same backbone fine-tuned by another recipe),
 macro-average are taken against it too.
 
 A suite is named (``ood``: the SemEval STS 2012–2016 sets and MSRP, which a model trained on STS-B
-has not seen) or listed in a text file, one evaluation set per line.
+has not seen, and the SemAntoNeg contrast set, which asks whether negation flips the embedding) or
+listed in a text file, one evaluation set per line.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from poolhead.evaluation.compare import Comparison, ComparisonRow
 from poolhead.evaluation.stats import Difference, Estimate, paired_difference
 
 #: Named suites: folders under the data root (``--data-root``, default ``../shared/data``).
-SUITES = {"ood": ("sts12", "sts13", "sts14", "sts15", "sts16", "msrp")}
+#: semantoneg is a contrast set: listed on its own line, never in the macro-average of the score sets.
+SUITES = {"ood": ("sts12", "sts13", "sts14", "sts15", "sts16", "msrp", "semantoneg")}
 DEFAULT_DATA_ROOT = "../shared/data"
 BASELINE_STRATEGY = "mean"
 

@@ -31,6 +31,9 @@ ST_METRIC_NAMES = {
 TASKS = {
     "score": ("semantic-similarity", "Semantic Similarity"),
     "label": ("pair-classification", "Pair Classification"),
+    # compare's contrast and probe sets (semantoneg is in the ood suite): a card must not fail on them
+    "contrast": ("sentence-similarity", "Contrast Set"),
+    "probe": ("text-classification", "Linear Probe"),
 }
 
 
