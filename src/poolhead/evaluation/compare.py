@@ -29,6 +29,7 @@ from poolhead.evaluation.fixed import FixedStrategies
 from poolhead.evaluation.models import EmbeddingModel, display_name, load_model_for_eval
 from poolhead.evaluation.pairs import EvaluationSet, Pairs, load_evaluation_set
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
+from poolhead.training.finite import check_finite_embeddings
 
 #: The metric that ranks rows and is tested, and every metric reported, per kind of data.
 PRIMARY_METRIC = {"score": "spearman", "label": "accuracy"}
@@ -197,7 +198,16 @@ def _encode_group(
         elif model.encode is not None:
             embeddings = model.encode(sentences, batch_size, show_progress_bar)
             embedded.append((model.name, model.strategy or "?", "model", embeddings))
+    refuse_nonfinite(group, embedded, sentences)
     return embedded
+
+
+def refuse_nonfinite(group: BackboneGroup, embedded: list[Embedded], sentences: list[str]) -> None:
+    """Refuse NaN or infinite embeddings before any figure: a NaN similarity still yields a printed Spearman."""
+    sources = {model.name: model.source for model in group.models}
+    for name, _, kind, embeddings in embedded:
+        where = f"model {name} ({sources[name]})" if kind == "model" else f"{name} pooling of backbone {group.name}"
+        check_finite_embeddings(embeddings, sentences, where)
 
 
 def pair_similarities(embeddings: Tensor, index: dict[str, int], pairs: Pairs) -> np.ndarray:

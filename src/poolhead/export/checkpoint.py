@@ -9,6 +9,7 @@ from typing import Any
 from poolhead.export.writer import export_sentence_transformer
 from poolhead.training.checkpoints import read_checkpoint
 from poolhead.training.checks import check_poolhead_checkpoint
+from poolhead.training.finite import check_finite_weights
 from poolhead.training.lora import merged_backbone
 
 #: hyperparameters that describe the training setup in the model card (others are omitted).
@@ -38,6 +39,7 @@ def export_checkpoint(
     # Read once, safely: the model and the model card's scores come from the same dict.
     checkpoint = read_checkpoint(checkpoint_path)
     check_poolhead_checkpoint(checkpoint, checkpoint_path)
+    check_finite_weights(checkpoint["state_dict"], f"checkpoint {checkpoint_path}")
     module = module_from_checkpoint(checkpoint, **({"backbone": backbone} if backbone else {})).eval()
     if normalize is None:
         normalize = bool(getattr(module, "normalize", False))
