@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from poolhead.commands import check_output_folder
 from poolhead.errors import UserError, UserValueError, print_user_error
 
 if TYPE_CHECKING:  # the command's imports stay lazy: `poolhead --help` loads no torch
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
     try:
+        check_output_folder(args.output, "--output")
         if args.reference and args.suite is None:
             raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
         suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)

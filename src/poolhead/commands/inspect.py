@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from poolhead.commands import check_output_folder
 from poolhead.errors import UserError, print_user_error
 
 
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.inspect import format_inspection, inspect_text, plot_inspection
 
     try:
+        check_output_folder(args.output, "--output")
         inspection = inspect_text(args.text, args.model, strategies=args.strategy, device=args.device)
     except UserError as error:  # anything else is a bug: let its traceback show
         return print_user_error("inspect", error)
