@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
+from poolhead.training.checkpoint_options import check_config_matches_checkpoint, check_head_was_trained
 from poolhead.training.checkpoints import read_checkpoint
 from poolhead.training.module import PoolingModule
 from poolhead.training.resume import resume_in_same_run
@@ -78,12 +79,20 @@ class PoolheadCLI(LightningCLI):
         if not ckpt_path or not Path(ckpt_path).is_file():
             return
         hparams = dict(read_checkpoint(ckpt_path).get("hyper_parameters") or {})
+        model = self.config[subcommand]["model"]
+        check_config_matches_checkpoint(model.as_dict(), hparams, self.typed_model_options, ckpt_path)
         for key in ("_instantiator", *self.typed_model_options):
             hparams.pop(key, None)
         if "_class_path" in hparams:
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def before_validate(self) -> None:
+        check_head_was_trained(self.model, self.config_init["validate"].get("ckpt_path"), "validate")
+
+    def before_test(self) -> None:
+        check_head_was_trained(self.model, self.config_init["test"].get("ckpt_path"), "test")
 
     def before_fit(self) -> None:
         resume_in_same_run(self.trainer, self.config_init["fit"].get("ckpt_path"))
