@@ -155,3 +155,21 @@ def test_export_and_push_refuse_nan_weights(tiny_model_dir, nan_export, tmp_path
     assert main(["push", str(nan_export), "my-org/diverged"]) == 2
     line = only_line(capsys)
     assert f"of export {nan_export} holds NaN or infinite weights" in line and uploads == []
+
+
+def test_push_refuses_a_nan_score_in_the_compare_results(overflowing_export, tmp_path, capsys, monkeypatch):
+    import json
+    import shutil
+
+    from huggingface_hub import HfApi
+
+    folder = Path(shutil.copytree(overflowing_export, tmp_path / "export"))
+    results = {"model": "export", "results": [{"dataset": "sts-mini", "task": "score", "pairs": 24,
+                                               "metrics": {"spearman": float("nan")}}]}  # fmt: skip
+    (folder / "poolhead_compare.json").write_text(json.dumps(results), encoding="utf-8")
+    uploads = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, *a, **k: uploads.append(a))
+    monkeypatch.setattr(HfApi, "upload_folder", lambda self, *a, **k: uploads.append(k))
+    assert main(["push", str(folder), "my-org/diverged"]) == 2
+    line = only_line(capsys)
+    assert "poolhead_compare.json gives sts-mini a non-finite spearman" in line and uploads == []

@@ -79,7 +79,11 @@ class StopOnNonFinite(Callback):
                 f"non-finite was saved, the last checkpoint is the last finite one: lower --model.lr "
                 f"(it is {pl_module.hparams.get('lr')}) or --model.backbone_lr"
             )
-        bad = nonfinite_tensors((name, p) for name, p in pl_module.named_parameters() if p.requires_grad)
+        trained = [(name, p) for name, p in pl_module.named_parameters() if p.requires_grad]
+        # One device sync per step for all weights; the names are looked up only when one is bad.
+        if not trained or bool(torch.stack([torch.isfinite(p).all() for _, p in trained]).all()):
+            return
+        bad = nonfinite_tensors(trained)
         if bad:
             raise UserValueError(
                 f"training stopped at step {step}: weights {listed(bad)} became NaN or infinite (diverged); "
