@@ -67,6 +67,9 @@ def test_a_config_naming_another_pooler_is_refused(attention_checkpoint, data_di
     typed = write_config(tmp_path, f"  backbone: {backbone}\n")
     assert main(test_command(typed, data_dir, tmp_path, ckpt, "--model.pooler=mean")) == 2
     assert "'mean'" in only_line(capsys)
+    heads = write_config(tmp_path, f"  backbone: {backbone}\n  pooler_kwargs: {{num_heads: 4}}\n")
+    assert main(test_command(heads, data_dir, tmp_path, ckpt)) == 2  # the default pooler, other options
+    assert "num_heads" in only_line(capsys)
     # The run's own options (or none at all) agree with the checkpoint: it is scored.
     same = write_config(tmp_path, f"  backbone: {backbone}\n  pooler: attention\n  pooler_kwargs: {{num_heads: 2}}\n")
     assert main(test_command(same, data_dir, tmp_path, ckpt)) == 0

@@ -40,7 +40,8 @@ def check_config_matches_checkpoint(
     defaults = _defaults()
     for key in TRAINED_MODEL_OPTIONS:
         given, trained = config.get(key), hparams.get(key)
-        if key not in hparams or (key not in typed and given == defaults.get(key)):
+        at_default = key not in typed and given == defaults.get(key)
+        if key not in hparams or (at_default and not (key == "pooler" and config.get("pooler_kwargs"))):
             continue
         if key == "pooler":
             given = {**_pooler_options(given), **(config.get("pooler_kwargs") or {})}
