@@ -18,6 +18,7 @@ from poolhead.commands.lightning_output import OneLineErrorParser, hide_lightnin
 from poolhead.configs import config_path, shipped_configs, with_bases, without_base
 from poolhead.data import SentencePairDataModule
 from poolhead.errors import report_user_errors
+from poolhead.training.checkpoint_options import check_config_matches_checkpoint, check_head_was_trained
 from poolhead.training.checkpoints import model_options, read_checkpoint
 from poolhead.training.module import PoolingModule
 from poolhead.training.resume import resume_in_same_run
@@ -87,10 +88,18 @@ class PoolheadCLI(LightningCLI):
             return
         # model_options: plain values only (no class path to import, no cache_dir to write to).
         hparams = model_options(read_checkpoint(ckpt_path), ckpt_path)
+        model = self.config[subcommand]["model"]
+        check_config_matches_checkpoint(model.as_dict(), hparams, self.typed_model_options, ckpt_path)
         for key in self.typed_model_options:
             hparams.pop(key, None)
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def before_validate(self) -> None:
+        check_head_was_trained(self.model, self.config_init["validate"].get("ckpt_path"), "validate")
+
+    def before_test(self) -> None:
+        check_head_was_trained(self.model, self.config_init["test"].get("ckpt_path"), "test")
 
     def before_fit(self) -> None:
         resume_in_same_run(self.trainer, self.config_init["fit"].get("ckpt_path"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from poolhead.commands import check_output_folder
 from poolhead.errors import UserValueError
 
 if TYPE_CHECKING:  # the command's imports stay lazy: `poolhead --help` loads no torch
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.suite import suite_sets, summarize_suite
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
+    check_output_folder(args.output, "--output")
     if args.reference and args.suite is None:
         raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
     suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)

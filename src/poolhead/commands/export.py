@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from poolhead.commands import check_output_folder
 from poolhead.errors import UserError
 
 
@@ -44,8 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from poolhead.export import export_checkpoint
     from poolhead.export.loading import CODE_FOLDER
+    from poolhead.export.writer import check_out_dir
 
-    # A user error propagates to cli.main, which prints it once; anything else is a bug and keeps its traceback.
+    # Before the checkpoint and backbone load: a folder in the way is refused at once. A user error
+    # propagates to cli.main, which prints it once; anything else is a bug and keeps its traceback.
+    check_output_folder(Path(args.out_dir).parent, "OUT_DIR")
+    check_out_dir(Path(args.out_dir), args.overwrite)
     out_dir = export_checkpoint(
         args.checkpoint,
         args.out_dir,

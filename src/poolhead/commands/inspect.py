@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from poolhead.commands import check_output_folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", help="the text to inspect (quote it)")
@@ -22,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.inspect import format_inspection, inspect_text, plot_inspection
 
+    check_output_folder(args.output, "--output")
     inspection = inspect_text(args.text, args.model, strategies=args.strategy, device=args.device)
     print(format_inspection(inspection))
     output = Path(args.output)

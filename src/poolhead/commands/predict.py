@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from poolhead.commands import check_output_folder
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -41,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     devices = int(args.devices) if args.devices.isdigit() else args.devices
     options = {"precision": args.precision} if args.precision else {}
     try:
+        check_output_folder(args.output, "--output")
         manifest = encode_corpus(
             args.model,
             args.input,

@@ -107,7 +107,7 @@ def encode_corpus(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = CorpusTexts(load_table(source, split), column, id_column, shard_size)
-    encoder = CorpusEncoder(load_encoder_model(model))
+    encoder = CorpusEncoder(load_encoder_model(model), str(model))
     settings = {
         "model": str(model),
         "source": str(source),

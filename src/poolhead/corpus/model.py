@@ -11,10 +11,18 @@ from torch import Tensor
 
 from poolhead.backbone import resolve_model_path
 from poolhead.errors import UserValueError
+from poolhead.training.finite import check_finite_embeddings, check_finite_weights
 
 
 def load_encoder_model(model: str) -> SentenceTransformer:
-    """An export folder (``poolhead.load``: installed code only), or a ``.ckpt`` written by ``poolhead fit``."""
+    """An export folder (``poolhead.load``: installed code only), or a ``.ckpt`` written by ``poolhead fit``;
+    refused when a weight is NaN or infinite (every embedding would be)."""
+    loaded = _load_encoder_model(model)
+    check_finite_weights(loaded.state_dict(), f"model {model}")
+    return loaded
+
+
+def _load_encoder_model(model: str) -> SentenceTransformer:
     from poolhead.export import load_sentence_transformer, to_sentence_transformer
 
     path = Path(resolve_model_path(model))
@@ -39,16 +47,21 @@ class CorpusEncoder(L.LightningModule):
             exactly as in ``SentenceTransformer.encode``, so the embeddings are the same.
     """
 
-    def __init__(self, model: SentenceTransformer) -> None:
+    def __init__(self, model: SentenceTransformer, source: str = "the model") -> None:
         super().__init__()
         self.model = model.eval()
+        #: what the user called the model, for errors
+        self.source = source
 
     def collate(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         """DataLoader collate: rows and ids as given, texts tokenized by the model's own preprocessing."""
-        return {"rows": batch["rows"], "ids": batch["ids"], "features": self.model.preprocess(batch["texts"])}
+        features = self.model.preprocess(batch["texts"])
+        return {"rows": batch["rows"], "ids": batch["ids"], "texts": batch["texts"], "features": features}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         embeddings: Tensor = self.model(batch["features"])["sentence_embedding"]
+        # Before the writer sees them: a shard of NaN rows would be skipped as done by every rerun.
+        check_finite_embeddings(embeddings, batch["texts"], f"model {self.source}")
         return {"rows": batch["rows"], "ids": batch["ids"], "embeddings": embeddings.float().cpu()}
 
     @property

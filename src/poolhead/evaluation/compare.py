@@ -34,6 +34,7 @@ from poolhead.evaluation.probe import METRICS as PROBE_METRICS
 from poolhead.evaluation.probe import ProbeDraws, ProbeSet, probe_metrics
 from poolhead.evaluation.sets import AnySet, load_any_set
 from poolhead.evaluation.stats import Difference, Estimate, PairResamples, paired_difference, score_metrics
+from poolhead.training.finite import check_finite_embeddings
 
 #: The metric that ranks rows and is tested, and every metric reported, per kind of data.
 PRIMARY_METRIC = {
@@ -231,7 +232,16 @@ def _encode_group(
         elif model.encode is not None:
             embeddings = model.encode(sentences, batch_size, show_progress_bar)
             embedded.append((model.name, model.strategy or "?", "model", embeddings))
+    refuse_nonfinite(group, embedded, sentences)
     return embedded
+
+
+def refuse_nonfinite(group: BackboneGroup, embedded: list[Embedded], sentences: list[str]) -> None:
+    """Refuse NaN or infinite embeddings before any figure: a NaN similarity still yields a printed Spearman."""
+    sources = {model.name: model.source for model in group.models}
+    for name, _, kind, embeddings in embedded:
+        where = f"model {name} ({sources[name]})" if kind == "model" else f"{name} pooling of backbone {group.name}"
+        check_finite_embeddings(embeddings, sentences, where)
 
 
 def pair_similarities(embeddings: Tensor, index: dict[str, int], pairs: Pairs) -> np.ndarray:

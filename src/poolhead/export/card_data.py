@@ -44,6 +44,24 @@ def hub_id(name: Any) -> str | None:
     return str(name) if HUB_ID.match(str(name)) else None
 
 
+def public_name(name: Any) -> str:
+    """What a published card may print for a model or data source: a hub id or ``package:...`` as it is,
+    a local path as its last part (never a folder of the machine that made the export)."""
+    text = str(name)
+    if text.startswith("package:") or hub_id(text):
+        return text
+    if Path(text).is_absolute() or Path(text).exists() or "/" in text or "\\" in text:
+        return Path(text.replace("\\", "/").rstrip("/")).name or text
+    return text
+
+
+def training_hub_ids(training: Any) -> list[str]:
+    """The hub datasets among the training data (one description, or one per data set of a mixture)."""
+    descriptions = list(training.values()) if isinstance(training, dict) else [training]
+    found = [str(d).split(" ")[0].rstrip(",") for d in descriptions if isinstance(d, str)]
+    return list(dict.fromkeys(name for name in found if hub_id(name)))
+
+
 def base_model_facts(base_model: Any) -> dict[str, Any]:
     """``license`` and ``language`` from the card of a base model on this machine (README.md front matter)."""
     if not base_model:
@@ -64,9 +82,9 @@ def card_metadata(metadata: dict[str, Any], model_name: str, results: dict[str, 
     data["tags"] = list(TAGS)
     if hub_id(metadata.get("base_model")):
         data["base_model"] = str(metadata["base_model"])
-    training = metadata.get("training_data")
-    if isinstance(training, str) and hub_id(training.split(" ")[0]):
-        data["datasets"] = [training.split(" ")[0]]
+    datasets = training_hub_ids(metadata.get("training_data"))
+    if datasets:
+        data["datasets"] = datasets
     data.update(base_model_facts(metadata.get("base_model")))
     if results:
         data["model-index"] = eval_results_to_model_index(model_name, eval_results(results))

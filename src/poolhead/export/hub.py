@@ -7,6 +7,7 @@ not a hub id.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import yaml
 from poolhead.errors import UserValueError
 from poolhead.export.card_data import HUB_ID, eval_results, front_matter, hub_id
 from poolhead.export.loading import read_modules_json
-from poolhead.export.results import read_export_results
+from poolhead.export.results import RESULTS_FILE, read_export_results
+from poolhead.training.finite import check_finite_weights
 
 EVALUATION_START = "<!-- poolhead compare: start -->"
 EVALUATION_END = "<!-- poolhead compare: end -->"
@@ -44,6 +46,7 @@ def push_to_hub(
 
     folder = Path(folder)
     read_modules_json(folder)  # a model folder, complete, with no path leading outside it
+    check_finite_folder(folder)
     if not HUB_ID.match(repo_id):
         raise UserValueError(
             f"repository id {repo_id!r} is not of the form ORG/NAME; give e.g. my-org/minilm-attention"
@@ -58,6 +61,22 @@ def push_to_hub(
         commit_message=commit_message or f"Upload {folder.resolve().name} with poolhead",
     )
     return str(getattr(commit, "commit_url", commit))
+
+
+def check_finite_folder(folder: Path) -> None:
+    """Refuse an export whose weights (any ``*.safetensors`` in it) or compare scores hold NaN or infinity."""
+    from safetensors.torch import load_file
+
+    for weights in sorted(folder.rglob("*.safetensors")):
+        check_finite_weights(load_file(weights), f"{weights} of export {folder}")
+    results = read_export_results(folder) or {"results": []}
+    for entry in results["results"]:
+        bad = [metric for metric, value in entry["metrics"].items() if not math.isfinite(value)]
+        if bad:
+            raise UserValueError(
+                f"{folder / RESULTS_FILE} gives {entry['dataset']} a non-finite {', '.join(bad)}, which the card "
+                f"would publish; run poolhead compare on the export again, or delete that file"
+            )
 
 
 def refresh_model_card(folder: Path) -> Path | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sentence_transformers import SentenceTransformer
 
-from poolhead.export.card_data import card_metadata, front_matter, hub_id
+from poolhead.export.card_data import card_metadata, front_matter, hub_id, public_name
 
 #: metadata keys with a place of their own in the card; any other key goes under "Details".
 KNOWN_KEYS = ("base_model", "pooler", "training_data", "loss", "metrics", "title")
@@ -41,7 +41,7 @@ def local_base_line(metadata: dict[str, Any]) -> str:
     base_model = metadata.get("base_model")
     if not base_model or hub_id(base_model):
         return ""
-    return f" Its base model is the local model `{base_model}`, not a Hugging Face hub repository."
+    return f" Its base model is the local model `{public_name(base_model)}`, not a Hugging Face hub repository."
 
 
 def default_title(base_model: str | None, pooler: dict[str, Any] | None) -> str:
@@ -60,7 +60,7 @@ def describe_pooler(config: dict[str, Any]) -> str:
 def model_section(model: SentenceTransformer, metadata: dict[str, Any]) -> str:
     modules = " → ".join(type(module).__name__ for module in model)
     rows = [
-        ("Base model", f"`{metadata['base_model']}`" if metadata.get("base_model") else None),
+        ("Base model", f"`{public_name(metadata['base_model'])}`" if metadata.get("base_model") else None),
         ("Pooling head", f"`{describe_pooler(metadata['pooler'])}`" if metadata.get("pooler") else None),
         ("Embedding dimension", model.get_embedding_dimension()),
         ("Max sequence length", model.max_seq_length),
@@ -75,8 +75,13 @@ def model_section(model: SentenceTransformer, metadata: dict[str, Any]) -> str:
 
 
 def training_section(metadata: dict[str, Any]) -> str:
-    rows = [(label, metadata[key]) for key, label in (("training_data", "Training data"), ("loss", "Loss"))
-            if metadata.get(key) is not None]  # fmt: skip
+    """The training data and loss; a mixture gets one row per data set, each with its own loss."""
+    training = metadata.get("training_data")
+    if isinstance(training, dict) and all(isinstance(value, str) for value in training.values()):
+        rows = [(f"Training data: {name}", description) for name, description in training.items()]
+    else:
+        rows = [("Training data", training)] if training is not None else []
+    rows += [("Loss", metadata["loss"])] if metadata.get("loss") is not None else []
     return "## Training\n\n" + table(("", ""), [(k, format_value(v)) for k, v in rows]) if rows else ""
 
 

@@ -24,6 +24,7 @@ from poolhead.training.checks import (
     follow_data_kind,
 )
 from poolhead.training.chunks import length_chunks
+from poolhead.training.finite import StopOnNonFinite
 from poolhead.training.lora import add_adapters, is_adapter_key
 from poolhead.training.losses import build_loss, check_loss_matches_data
 from poolhead.training.metrics import PairMetrics
@@ -197,6 +198,10 @@ class PoolingModule(L.LightningModule):
             f"feature cache: {stats.sentences} unique sentences, {stats.hit_rate:.0%} reused from disk, "
             f"{stats.encoded_here} encoded by this process, {stats.bytes / 2**20:.1f} MiB, {stats.seconds:.1f} s"
         )
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # Lightning has no trainer option that stops on a NaN training loss (only on monitored metrics).
+        return [StopOnNonFinite()]
 
     def on_train_start(self) -> None:
         if self.feature_cache is not None and self.logger is not None:
