@@ -59,7 +59,8 @@ def write_or_warn(folder: Path, name: str, chunk: Chunk, key: str, written: set[
 def warn_not_saved(folder: Path, reason: str) -> None:
     warnings.warn(
         f"feature cache folder {folder} cannot be written ({reason}); this run keeps its features in memory, the "
-        f"chunks already written stay cached and later runs encode the rest again: set --model.cache_dir or POOLHEAD_CACHE_DIR to a writable folder",
+        f"chunks already written stay cached and later runs encode the rest again: set --model.cache_dir or "
+        f"POOLHEAD_CACHE_DIR to a writable folder",
         FeatureCacheNotSavedWarning,
         stacklevel=3,
     )
