@@ -35,10 +35,19 @@ from poolhead.training.checkpoints import read_checkpoint
 #: checkpoint key of the seed that the per-step random draws derive from
 STEP_SEED_KEY = "poolhead_step_seed"
 VERSION_FOLDER = re.compile(r"version_(\d+)")
-#: options that cannot change what a run computes (paths of moved folders, caching, memory, workers):
-#: they may differ between a checkpoint and the run that resumes it
+#: options that cannot change what a run computes (paths of moved folders, caching, memory, workers),
+#: and dataset_losses, which a mixture's data.datasets (compared) fills in as the fit starts: they may
+#: differ between a checkpoint and the run that resumes it
 ENGINEERING_OPTIONS = {
-    "model": {"backbone", "cache", "cache_dir", "forward_chunk_size", "gradient_checkpointing", "_instantiator"},
+    "model": {
+        "backbone",
+        "cache",
+        "cache_dir",
+        "forward_chunk_size",
+        "gradient_checkpointing",
+        "_instantiator",
+        "dataset_losses",
+    },
     "data": {"tokenizer", "num_workers", "eval_batch_size", "num_proc", "data_root"},
 }
 
