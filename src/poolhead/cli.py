@@ -21,7 +21,7 @@ from poolhead.errors import report_user_errors
 from poolhead.training.checkpoint_options import check_config_matches_checkpoint, check_head_was_trained
 from poolhead.training.checkpoints import model_options, read_checkpoint
 from poolhead.training.module import PoolingModule
-from poolhead.training.resume import resume_in_same_run
+from poolhead.training.resume import check_resumed_options, resume_in_same_run
 
 #: Lightning's subcommands, with what each does in poolhead
 LIGHTNING_COMMANDS = {
@@ -66,6 +66,18 @@ class PoolheadCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+        # The best checkpoints above are saved only when the metric improves (their save_last with them);
+        # last.ckpt is also written at every epoch's end, so `--ckpt_path last` resumes the last epoch.
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.set_defaults(
+            {
+                "last_checkpoint.monitor": None,
+                "last_checkpoint.save_top_k": 1,
+                "last_checkpoint.filename": ModelCheckpoint.CHECKPOINT_NAME_LAST,
+                "last_checkpoint.enable_version_counter": False,
+                "checkpoint.enable_version_counter": False,  # both write last.ckpt: never last-v1.ckpt
+            }
+        )
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults(
             {"early_stopping.monitor": "val/spearman", "early_stopping.mode": "max", "early_stopping.patience": 3}
@@ -102,7 +114,9 @@ class PoolheadCLI(LightningCLI):
         check_head_was_trained(self.model, self.config_init["test"].get("ckpt_path"), "test")
 
     def before_fit(self) -> None:
-        resume_in_same_run(self.trainer, self.config_init["fit"].get("ckpt_path"))
+        ckpt_path = self.config_init["fit"].get("ckpt_path")
+        resume_in_same_run(self.trainer, ckpt_path)
+        check_resumed_options(self.trainer, ckpt_path, self.model, self.datamodule)
         # Early stopping watches a validation metric: a run without validation (no validation
         # split, or limit_val_batches 0) would otherwise die with an error after its first epoch.
         if self.datamodule.split_names["validation"] is None or self.trainer.limit_val_batches == 0:

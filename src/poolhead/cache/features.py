@@ -7,7 +7,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from poolhead.encoder import encode_in_length_order
 
 FORMAT_VERSION = 2
 ENCODE_BATCH_SIZE = 64
+#: texts per chunk file: the most encoding a build killed midway loses
+CHUNK_TEXTS = 20_000
 
 
 def default_cache_dir() -> Path:
@@ -86,10 +88,9 @@ def build_feature_cache(
     share = missing[rank::world_size]
     # Check before encoding, not after: a cache folder that cannot be written must not cost the pass.
     writable = not share or folder_is_writable(folder, world_size)
-    if share:
-        chunk = _encode(backbone, share, layers, device, show_progress_bar and rank == 0)
-        if writable:
-            write_or_warn(folder, f"{uuid.uuid4().hex[:12]}-rank{rank}", chunk, key_text, read)
+    progress = show_progress_bar and rank == 0
+    target = (folder, f"{uuid.uuid4().hex[:12]}-rank{rank}") if writable else None
+    for chunk in _encode_in_chunks(backbone, share, layers, device, progress, target, key_text, read):
         _add_rows(chunks, chunk, queries, found)  # used from memory, not read back
     barrier()
     if missing:
@@ -154,7 +155,36 @@ def _positions(texts: Sequence[str], unique: list[str]) -> np.ndarray:
     return np.array([number[text] for text in texts], dtype=np.int64)
 
 
-def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, show_progress_bar: bool) -> Chunk:
+def _encode_in_chunks(
+    backbone: Backbone,
+    texts: list[str],
+    layers: list[int],
+    device,
+    show_progress_bar: bool,
+    target: tuple[Path, str] | None,
+    key_text: str,
+    written: set[Path],
+) -> Iterator[Chunk]:
+    """Encode ``texts`` ``CHUNK_TEXTS`` at a time, writing each chunk to ``target`` (folder, name prefix) as
+    it is done; None keeps them in memory only.
+
+    A chunk on disk is complete (written to a temporary name, then renamed), so a build killed
+    midway loses only the chunk it was encoding: the rerun finds the others and encodes the rest.
+    After a failed write (a full disk) the remaining chunks stay in memory only, with one warning.
+    """
+    texts = sorted(texts, key=len, reverse=True)  # each chunk holds texts of similar length: little padding
+    starts = range(0, len(texts), CHUNK_TEXTS)
+    for number, start in enumerate(starts):
+        description = f"caching features ({number + 1}/{len(starts)})"
+        chunk = _encode(backbone, texts[start : start + CHUNK_TEXTS], layers, device, description, show_progress_bar)
+        if target is not None and not write_or_warn(target[0], f"{target[1]}-{number:05d}", chunk, key_text, written):
+            target = None
+        yield chunk
+
+
+def _encode(
+    backbone: Backbone, texts: list[str], layers: list[int], device, description: str, show_progress_bar: bool
+) -> Chunk:
     # Move the model *outside* inference mode: .to(cuda) inside it would turn the backbone's
     # parameters and buffers into inference tensors, which DDP's buffer broadcast then refuses
     # ("Inplace update to inference tensor outside InferenceMode").
@@ -172,7 +202,7 @@ def _encode(backbone: Backbone, texts: list[str], layers: list[int], device, sho
         }
 
     with torch.inference_mode():
-        pieces = encode_in_length_order(texts, encode_batch, ENCODE_BATCH_SIZE, "caching features", show_progress_bar)
+        pieces = encode_in_length_order(texts, encode_batch, ENCODE_BATCH_SIZE, description, show_progress_bar)
     offsets = torch.zeros(len(texts) + 1, dtype=torch.int64)
     offsets[1:] = torch.tensor([len(piece) for piece in pieces[layers[0]]]).cumsum(0)
     return Chunk(texts=texts, layers={i: torch.cat(pieces[i]) for i in layers}, offsets=offsets)

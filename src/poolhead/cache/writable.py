@@ -12,6 +12,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from safetensors import SafetensorError
+
 from poolhead.cache.store import Chunk, write_chunk
 from poolhead.errors import UserValueError
 
@@ -41,19 +43,24 @@ def folder_is_writable(folder: Path, world_size: int = 1) -> bool:
 
 
 def write_or_warn(folder: Path, name: str, chunk: Chunk, key: str, written: set[Path]) -> bool:
-    """Write ``chunk``; on a full disk (or any write error) warn and carry on from memory. True if written."""
+    """Write ``chunk``; on a full disk (or any write error) warn and carry on from memory. True if written.
+
+    The chunks written before stay: a later run reuses them and encodes only the rest.
+    """
     try:
         written.add(write_chunk(folder, name, chunk, key))
         return True
-    except OSError as error:
-        warn_not_saved(folder, f"{type(error).__name__}: {error.strerror or error}")
+    except (OSError, SafetensorError) as error:  # safetensors reports a full disk as its own error
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        warn_not_saved(folder, f"{type(error).__name__}: {reason}")
         return False
 
 
 def warn_not_saved(folder: Path, reason: str) -> None:
     warnings.warn(
-        f"feature cache folder {folder} cannot be written ({reason}); this run keeps its features in memory and "
-        f"later runs will encode them again: set --model.cache_dir or POOLHEAD_CACHE_DIR to a writable folder",
+        f"feature cache folder {folder} cannot be written ({reason}); this run keeps its features in memory, the "
+        f"chunks already written stay cached and later runs encode the rest again: set --model.cache_dir or "
+        f"POOLHEAD_CACHE_DIR to a writable folder",
         FeatureCacheNotSavedWarning,
         stacklevel=3,
     )

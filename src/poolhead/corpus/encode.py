@@ -9,13 +9,14 @@ works from the same plan even while others start writing.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
 
-from poolhead.corpus.model import CorpusEncoder, load_encoder_model
+from poolhead.corpus.model import CorpusEncoder, load_encoder_model, model_fingerprint
 from poolhead.corpus.texts import CorpusTexts, ShardBatchSampler, load_table, rank_shards
 from poolhead.corpus.writer import (
     EmbeddingShardWriter,
@@ -26,9 +27,18 @@ from poolhead.corpus.writer import (
 )
 from poolhead.errors import UserValueError
 
+#: what a rerun compares with the manifest, in the user's words where the key is not an option's name
+CHANGE_NAMES = {"model_sha256": "the model's weights or modules", "input_sha256": "the input's texts or ids"}
+#: recorded for the reader, not compared: the same content under a new path is the same output
+NAMES_ONLY = ("model", "source")
+
 
 class CorpusDataModule(L.LightningDataModule):
-    """The shards of ``corpus`` this process encodes, as batches of tokenized texts."""
+    """The shards of ``corpus`` this process encodes, as batches of tokenized texts.
+
+    ``made_from`` gives the content keys of the output (model fingerprint, input hash): computed
+    once, by process 0, which compares them with what an earlier run wrote.
+    """
 
     def __init__(
         self,
@@ -38,32 +48,38 @@ class CorpusDataModule(L.LightningDataModule):
         batch_size: int,
         collate: Any,
         num_workers: int = 0,
+        made_from: Callable[[], dict[str, Any]] = dict,
     ) -> None:
         super().__init__()
         self.corpus, self.out_dir, self.settings = corpus, out_dir, settings
         self.batch_size, self.collate, self.num_workers = batch_size, collate, num_workers
+        self.made_from = made_from
         self.shards: list[int] = []
 
     def setup(self, stage: str) -> None:
         plan = self.plan() if self.trainer.is_global_zero else None
-        error, pending = self.trainer.strategy.broadcast(plan, src=0)
+        error, pending, self.settings = self.trainer.strategy.broadcast(plan, src=0)
         if error:
             raise UserValueError(error)
         self.shards = rank_shards(pending, self.trainer.global_rank, self.trainer.world_size)
 
-    def plan(self) -> tuple[str | None, list[int]]:
-        """(an error, or None; the shards not written yet), after checking an earlier run used these settings."""
+    def plan(self) -> tuple[str | None, list[int], dict[str, Any]]:
+        """(an error, or None; the shards not written yet; the settings with their content keys), after checking
+        that an earlier run in this folder encoded the same input with the same model and options."""
+        settings = {**self.settings, **self.made_from()}
         manifest = read_manifest(self.out_dir)
-        if manifest is not None and manifest.get("settings") != self.settings:
-            changed = sorted(k for k in self.settings if manifest.get("settings", {}).get(k) != self.settings[k])
+        earlier = manifest.get("settings", {}) if manifest is not None else settings
+        changed = [CHANGE_NAMES.get(k, k) for k in settings if k not in NAMES_ONLY and earlier.get(k) != settings[k]]
+        if changed:
             return (
-                f"{self.out_dir} holds an encoding made with other settings ({', '.join(changed)} differ); "
+                f"{self.out_dir} holds an encoding made with other settings ({', '.join(sorted(changed))} differ); "
                 f"give a new output folder, or delete this one to start over",
                 [],
+                settings,
             )
-        done = set(finished_shards(self.out_dir, self.corpus.num_shards, self.settings["format"]))
-        write_manifest(self.out_dir, {"settings": self.settings, "complete": False})
-        return None, [s for s in range(self.corpus.num_shards) if s not in done]
+        done = set(finished_shards(self.out_dir, self.corpus.num_shards, settings["format"]))
+        write_manifest(self.out_dir, {"settings": settings, "complete": False})
+        return None, [s for s in range(self.corpus.num_shards) if s not in done], settings
 
     def predict_dataloader(self) -> DataLoader:
         sampler = ShardBatchSampler(self.corpus, self.shards, self.batch_size)
@@ -91,7 +107,9 @@ def encode_corpus(
         model: an export folder (loaded with ``poolhead.load``) or a ``.ckpt`` from ``poolhead fit``.
         source: a csv / tsv / jsonl / parquet file, a folder of such files, or a hub dataset (its id, or a
             folder laid out as its repository: README.md listing ``configs``).
-        out_dir: the output folder; a rerun with the same settings skips the shards already written.
+        out_dir: the output folder; a rerun skips the shards already written, after checking that they were made
+            from the same model weights and modules, the same texts and ids, and the same options (else it
+            refuses, naming what changed).
         column: the column of texts; ``id_column`` the column of ids (default: row numbers from 0).
         split: the split of a hub dataset.
         batch_size: texts per forward pass.
@@ -117,8 +135,15 @@ def encode_corpus(
         "shard_size": shard_size,
         "format": file_format,
         "num_rows": len(corpus),
+        # the options that change the vectors; the model's own (max length, normalize) are in its fingerprint
+        "precision": str(trainer_options.get("precision") or "32-true"),
+        "max_seq_length": encoder.model.max_seq_length,
     }
-    data = CorpusDataModule(corpus, out_dir, settings, batch_size, encoder.collate, num_workers)
+
+    def made_from() -> dict[str, str]:
+        return {"model_sha256": model_fingerprint(encoder.model), "input_sha256": corpus.content_digest()}
+
+    data = CorpusDataModule(corpus, out_dir, settings, batch_size, encoder.collate, num_workers, made_from)
     writer = EmbeddingShardWriter(out_dir, corpus.shard_rows, shard_size, file_format)
     trainer = L.Trainer(
         **{"logger": False, "enable_model_summary": False, "enable_progress_bar": progress, **trainer_options},
@@ -131,7 +156,7 @@ def encode_corpus(
         warnings.filterwarnings("ignore", message=".*custom batch sampler.*")
         trainer.predict(encoder, datamodule=data, return_predictions=False)  # nothing kept in memory
     trainer.strategy.barrier("poolhead-predict-done")
-    manifest = finish_manifest(out_dir, corpus, settings, encoder.embedding_dimension)
+    manifest = finish_manifest(out_dir, corpus, data.settings, encoder.embedding_dimension)
     if trainer.is_global_zero:
         write_manifest(out_dir, manifest)
     return manifest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import lightning as L
 from sentence_transformers import SentenceTransformer
 from torch import Tensor
 
-from poolhead.backbone import resolve_model_path
+from poolhead.backbone import fingerprint, resolve_model_path
 from poolhead.errors import UserValueError
 from poolhead.training.finite import check_finite_embeddings, check_finite_weights
 
@@ -37,6 +39,30 @@ def _load_encoder_model(model: str) -> SentenceTransformer:
             f"give the folder poolhead export wrote, or the checkpoint poolhead fit wrote"
         )
     return load_sentence_transformer(path, device="cpu")
+
+
+def model_fingerprint(model: SentenceTransformer) -> str:
+    """SHA-256 of everything that makes a model's vectors: the weights of every module (backbone, head,
+    dense layers), each module's type and options (pooling mode, normalize, ...), the tokenizer and the
+    maximum length; the same for a model re-exported unchanged, whatever its path."""
+    from poolhead.cache.features import tokenizer_digest
+
+    modules = [
+        {"type": f"{type(module).__module__}.{type(module).__name__}", "config": _module_config(module)}
+        for module in model
+    ]
+    description = {
+        "modules": modules,
+        "weights": fingerprint(model),
+        "tokenizer": tokenizer_digest(model.tokenizer),
+        "max_seq_length": model.max_seq_length,
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _module_config(module: Any) -> Any:
+    get_config = getattr(module, "get_config_dict", None)
+    return get_config() if callable(get_config) else None
 
 
 class CorpusEncoder(L.LightningModule):

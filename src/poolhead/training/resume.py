@@ -6,7 +6,9 @@
   instead of opening ``version_<n+1>``, where Lightning finds no ``last.ckpt`` and silently starts
   over;
 - that folder's ``metrics.csv`` keeps every earlier row (Lightning's writer deletes it and later
-  fails on a header mismatch);
+  fails on a header mismatch), also in a version the user chose;
+- a model or data option that differs from the checkpoint's is refused: the run would continue
+  the checkpoint's optimizer state while its config states the new value;
 - a training step's random draws (dropout) depend only on the seed, the step and the process
   rank, so a run resumed at step ``k`` draws what the uninterrupted run drew at step ``k``.
 """
@@ -27,11 +29,27 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from poolhead.errors import UserFileNotFoundError
+from poolhead.errors import UserFileNotFoundError, UserValueError
+from poolhead.training.checkpoints import read_checkpoint
 
 #: checkpoint key of the seed that the per-step random draws derive from
 STEP_SEED_KEY = "poolhead_step_seed"
 VERSION_FOLDER = re.compile(r"version_(\d+)")
+#: options that cannot change what a run computes (paths of moved folders, caching, memory, workers),
+#: and dataset_losses, which a mixture's data.datasets (compared) fills in as the fit starts: they may
+#: differ between a checkpoint and the run that resumes it
+ENGINEERING_OPTIONS = {
+    "model": {
+        "backbone",
+        "cache",
+        "cache_dir",
+        "forward_chunk_size",
+        "gradient_checkpointing",
+        "_instantiator",
+        "dataset_losses",
+    },
+    "data": {"tokenizer", "num_workers", "eval_batch_size", "num_proc", "data_root"},
+}
 
 
 def step_seed(module: Any) -> int:
@@ -71,20 +89,64 @@ class HistoryKeepingWriter(ExperimentWriter):
 
 
 def resume_in_same_run(trainer: Any, ckpt_path: str | None) -> None:
-    """Point the CSV logger of a resumed fit at the run folder of the checkpoint it resumes."""
+    """Point the CSV logger of a resumed fit at the run folder of the checkpoint it resumes, keeping its rows."""
     if not ckpt_path:
         return
-    dirpaths = [cb.dirpath for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
-    dirpath = next((d for d in dirpaths if d), None)
+    dirpath = _checkpoint_dirpath(trainer)
     for logger in trainer.loggers:
-        if not isinstance(logger, CSVLogger) or logger._version is not None:
-            continue  # a version the user chose is kept
-        version = run_version(Path(logger.root_dir), str(ckpt_path), dirpath)
-        if version is None:
+        if not isinstance(logger, CSVLogger):
             continue
-        logger._version = version
+        if logger._version is None:  # else a version the user chose (--trainer.logger.init_args.version) is kept
+            version = run_version(Path(logger.root_dir), str(ckpt_path), dirpath)
+            if version is None:
+                continue
+            logger._version = version
         if trainer.is_global_zero:
             logger._experiment = HistoryKeepingWriter(logger.log_dir)
+
+
+def check_resumed_options(trainer: Any, ckpt_path: str | None, model: Any, datamodule: Any) -> None:
+    """Refuse to resume a checkpoint with other model or data options than it was trained with.
+
+    The optimizer state, the schedule and the history come from the checkpoint: a run resumed with a new
+    ``lr`` would continue the old one while config.yaml, the hyper-parameters and the model card state
+    the new value. Options that cannot change results (:data:`ENGINEERING_OPTIONS`) may differ.
+    """
+    path = resumed_checkpoint(trainer, ckpt_path)
+    if path is None:
+        return
+    checkpoint = read_checkpoint(path)
+    sections = (("model", "hyper_parameters", model), ("data", "datamodule_hyper_parameters", datamodule))
+    for section, key, component in sections:
+        before, now = checkpoint.get(key) or {}, dict(getattr(component, "hparams", None) or {})
+        # Only options both know: one added to poolhead since the checkpoint ran at its default.
+        for name in sorted((set(before) & set(now)) - ENGINEERING_OPTIONS[section]):
+            if before[name] != now[name]:
+                raise UserValueError(
+                    f"--ckpt_path {ckpt_path}: {section}.{name} is {now[name]!r} now but {before[name]!r} in "
+                    f"{path}, whose optimizer state and history were made with it; resume with {section}.{name} "
+                    f"{before[name]!r}, or start a new run without --ckpt_path"
+                )
+
+
+def resumed_checkpoint(trainer: Any, ckpt_path: str | None) -> Path | None:
+    """The file a fit resumes from (``last``: the run folder's ``checkpoints/last.ckpt``), or None."""
+    if not ckpt_path:
+        return None
+    if str(ckpt_path) != "last":
+        path = Path(ckpt_path)
+    elif (dirpath := _checkpoint_dirpath(trainer)) is not None:
+        path = Path(dirpath) / "last.ckpt"
+    elif trainer.loggers:  # ModelCheckpoint's default folder: <the logger's run folder>/checkpoints
+        path = Path(trainer.loggers[0].log_dir) / "checkpoints" / "last.ckpt"
+    else:
+        return None
+    return path if path.is_file() else None
+
+
+def _checkpoint_dirpath(trainer: Any) -> str | None:
+    dirpaths = [cb.dirpath for cb in trainer.callbacks if isinstance(cb, ModelCheckpoint)]
+    return next((d for d in dirpaths if d), None)
 
 
 def run_version(root: Path, ckpt_path: str, dirpath: str | None) -> int | None:
