@@ -325,7 +325,8 @@ def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None
                 ) from error
             raise UserValueError(
                 f"{path!r} is neither a local file or folder nor a loadable hub dataset ({type(error).__name__}: "
-                f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id"
+                f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id; offline, "
+                f"point fit's --data.data_root at a folder holding a local copy (DATA_ROOT/NAME/train.csv, ...)"
             ) from error
     return cache["dataset"]
 
