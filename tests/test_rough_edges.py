@@ -117,3 +117,17 @@ def test_push_without_a_network_is_one_sentence(tiny_model_dir, tmp_path, monkey
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", closed)
     assert main(["push", str(folder), "my-org/tiny"]) == 2
     assert "could not reach the Hugging Face hub" in one_error_line(capsys, "push")
+
+
+@pytest.mark.parametrize(("option", "value"), [("max_epochs", "-3"), ("max_epochs", "-7")])
+def test_a_bad_trainer_number_is_one_sentence(option, value, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
+    monkeypatch.setattr("sys.argv", ["poolhead"])
+    folder = tmp_path / "scores"
+    write_pairs(folder / "train.csv", pairs(8))
+    argv = ["fit", f"--model.backbone={tiny_model_dir}", f"--data.path={folder}", "--data.validation_split=null",
+            "--trainer.accelerator=cpu", f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
+            f"--trainer.{option}={value}"]  # fmt: skip
+    assert main(argv) == 2
+    line = one_error_line(capsys, "fit")
+    assert f"--trainer option: `{option}` must be" in line and f"You passed in {value}" in line

@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
 
 from poolhead.configs import config_path, shipped_configs
 from poolhead.data import SentencePairDataModule
-from poolhead.errors import report_user_errors
+from poolhead.errors import UserValueError, report_user_errors
 from poolhead.training.checkpoints import read_checkpoint
 from poolhead.training.module import PoolingModule
 from poolhead.training.resume import resume_in_same_run
@@ -84,6 +85,12 @@ class PoolheadCLI(LightningCLI):
             hparams = {"class_path": hparams.pop("_class_path"), "dict_kwargs": hparams}
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as error:  # a bad --trainer value, e.g. max_epochs -3
+            raise UserValueError(f"--trainer option: {error}") from error
 
     def before_fit(self) -> None:
         resume_in_same_run(self.trainer, self.config_init["fit"].get("ckpt_path"))
