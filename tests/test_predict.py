@@ -164,7 +164,8 @@ def hub_corpus(corpus_csv, tmp_path, monkeypatch) -> Path:
     repository = tmp_path / "repository" / "corpus"
     (repository / "data").mkdir(parents=True)
     (repository / "README.md").write_text(HUB_CARD, encoding="utf-8")
-    parts = {"train-00000.csv": rows[:20], "train-00001.csv": rows[20:], "test.csv": [["t-0", "A test text."]] * 3}
+    tests = [[f"t-{i}", "A test text."] for i in range(3)]  # ids are unique, as predict requires
+    parts = {"train-00000.csv": rows[:20], "train-00001.csv": rows[20:], "test.csv": tests}
     for name, part in parts.items():
         with open(repository / "data" / name, "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows([header, *part])
@@ -196,7 +197,7 @@ def test_predict_reads_a_hub_dataset_offline_as_it_reads_a_local_file(
     assert main(predict_command(tiny_export, str(hub_corpus), tmp_path / "folder")) == 0
     np.testing.assert_allclose(read_embeddings(tmp_path / "folder")[1], local_embeddings, atol=1e-6, rtol=0)
     assert main(predict_command(tiny_export, "someorg/corpus", tmp_path / "test", "--split", "test")) == 0
-    assert read_embeddings(tmp_path / "test")[0] == ["t-0"] * 3
+    assert read_embeddings(tmp_path / "test")[0] == ["t-0", "t-1", "t-2"]
     capsys.readouterr()
     assert main(predict_command(tiny_export, "someorg/elsewhere", tmp_path / "missing")) == 2
     assert "'someorg/elsewhere' is not a local file, and its split 'train' does not load" in capsys.readouterr().err

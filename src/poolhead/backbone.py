@@ -142,10 +142,21 @@ def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Bac
     with hub_errors_as_one_line(str(model_name_or_path)):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder)
+    check_tokenizer_fits(tokenizer, model, folder)
     limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
     max_length = resolve_max_length(max_length, limits)
     check_position_limit(max_length, model.config, str(model_name_or_path))
     return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))
+
+
+def check_tokenizer_fits(tokenizer: Any, model: torch.nn.Module, folder: str | Path) -> None:
+    """Refuse a tokenizer whose ids run past the embedding table (an IndexError deep in torch later)."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise UserValueError(
+            f"the tokenizer in {folder} has {len(tokenizer)} tokens but the backbone's embedding table has {rows} "
+            f"rows: use the tokenizer the model was trained with (its vocabulary size must be at most {rows})"
+        )
 
 
 def fingerprint(model: torch.nn.Module) -> str:

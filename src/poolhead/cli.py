@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 from jsonargparse import get_loader, set_loader
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
@@ -17,7 +18,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from poolhead.commands.lightning_output import OneLineErrorParser, hide_lightning_tips
 from poolhead.configs import config_path, shipped_configs, with_bases, without_base
 from poolhead.data import SentencePairDataModule
-from poolhead.errors import report_user_errors
+from poolhead.errors import UserValueError, report_user_errors
 from poolhead.training.checkpoint_options import check_config_matches_checkpoint, check_head_was_trained
 from poolhead.training.checkpoints import model_options, read_checkpoint
 from poolhead.training.module import PoolingModule
@@ -112,6 +113,12 @@ class PoolheadCLI(LightningCLI):
 
     def before_test(self) -> None:
         check_head_was_trained(self.model, self.config_init["test"].get("ckpt_path"), "test")
+
+    def instantiate_trainer(self, **kwargs: Any) -> Any:
+        try:
+            return super().instantiate_trainer(**kwargs)
+        except MisconfigurationException as error:  # a bad --trainer value, e.g. max_epochs -3
+            raise UserValueError(f"--trainer option: {error}") from error
 
     def before_fit(self) -> None:
         ckpt_path = self.config_init["fit"].get("ckpt_path")

@@ -14,6 +14,9 @@ and ``inspect``) checks all of them before reading anything:
 
 The one allowed exception: a Hugging Face hub cache snapshot, whose files are symlinks into the
 same repository's ``blobs/`` folder.
+
+A local data folder laid out as a hub dataset repository follows the same rule
+(:func:`check_data_repository`): its README's ``configs`` may name only files inside it.
 """
 
 from __future__ import annotations
@@ -55,13 +58,13 @@ def is_inside(path: Path, roots: list[Path]) -> bool:
     return any(root == resolved or root in resolved.parents for root in roots)
 
 
-def check_symlinks(folder: Path, allowed: list[Path]) -> None:
+def check_symlinks(folder: Path, allowed: list[Path], kind: str = "model folder") -> None:
     for directory, subfolders, files in os.walk(folder, followlinks=False):
         for name in [*subfolders, *files]:
             entry = Path(directory) / name
             if entry.is_symlink() and not is_inside(entry, allowed):
                 raise UserValueError(
-                    f"{entry} is a symlink to {os.readlink(entry)}, outside the model folder {folder}; refusing to "
+                    f"{entry} is a symlink to {os.readlink(entry)}, outside the {kind} {folder}; refusing to "
                     f"load it: copy the file into the folder instead"
                 )
 
@@ -140,3 +143,38 @@ def walk(content: Any, key: str = "") -> list[tuple[str, Any]]:
         for value in content:
             pairs += [(key, value)] if isinstance(value, str) else walk(value, key)
     return pairs
+
+
+def check_data_repository(folder: str | Path, card: dict[str, Any]) -> None:
+    """Refuse a hub-layout data folder whose README ``configs`` (``data_files``, ``data_dir``) or symlinks
+    reach outside it: ``datasets`` would read ``../x.csv`` or ``/etc/*.csv`` without a word."""
+    folder = Path(folder)
+    allowed = allowed_roots(folder)
+    check_symlinks(folder, allowed, kind="data folder")
+    readme = folder / "README.md"
+    configs = card.get("configs")
+    for config in configs if isinstance(configs, list) else [configs]:
+        if not isinstance(config, dict):
+            continue
+        patterns = data_file_patterns(config.get("data_files"))
+        patterns += [config["data_dir"]] if isinstance(config.get("data_dir"), str) else []
+        for pattern in filter(None, patterns):
+            if is_outside_reference(pattern) or any(
+                not is_inside(match, allowed) for match in [folder / pattern, *folder.glob(pattern)]
+            ):
+                raise UserValueError(
+                    f"{readme} names data files outside its folder ({pattern!r}); refusing to read them: "
+                    f"configs may name only files inside {folder} (copy the files there)"
+                )
+
+
+def data_file_patterns(data_files: Any) -> list[str]:
+    """Every path or glob of a ``data_files`` entry, in any of its forms (string, list, split -> paths)."""
+    if isinstance(data_files, str):
+        return [data_files]
+    if isinstance(data_files, dict):
+        found = data_files.get("path") if "path" in data_files else list(data_files.values())
+        return data_file_patterns(found)
+    if isinstance(data_files, list):
+        return [pattern for item in data_files for pattern in data_file_patterns(item)]
+    return []

@@ -25,8 +25,29 @@ def push(folder, repo_id: str, args: argparse.Namespace, command: str) -> int:
     except (OSError, ValueError) as error:  # huggingface_hub's HTTP and auth errors are OSErrors
         print(f"poolhead {command}: error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if not is_network_error(error):
+            raise
+        print(
+            f"poolhead {command}: error: could not reach the Hugging Face hub ({type(error).__name__}: {error}); "
+            f"check the network connection (and HF_ENDPOINT if set), then push again",
+            file=sys.stderr,
+        )
+        return 2
     print(f"uploaded {folder} to {repo_id}: {url}")
     return 0
+
+
+#: httpx's (or its fork httpx2's, which huggingface_hub may use) errors of a connection that failed or timed out
+NETWORK_ERRORS = {"TransportError", "NetworkError", "TimeoutException"}
+
+
+def is_network_error(error: BaseException) -> bool:
+    """huggingface_hub's HTTP client failing to connect, read or time out: a missing network, not a bug."""
+    return any(
+        kind.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore") and kind.__name__ in NETWORK_ERRORS
+        for kind in type(error).__mro__
+    )
 
 
 def run(args: argparse.Namespace) -> int:

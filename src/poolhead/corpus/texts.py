@@ -16,9 +16,19 @@ from typing import Any
 import datasets
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from torch.utils.data import Dataset, Sampler
 
-from poolhead.data.files import FORMATS, TEXT_SUFFIXES, check_utf8, csv_as_text, is_dataset_repository, quiet_datasets
+from poolhead.data.files import (
+    FORMATS,
+    TEXT_SUFFIXES,
+    check_has_rows,
+    check_utf8,
+    csv_as_text,
+    is_dataset_repository,
+    quiet_datasets,
+)
 from poolhead.errors import UserValueError
 
 #: rows per read when hashing a corpus: bounded memory, whatever its size
@@ -50,6 +60,9 @@ def load_table(source: str, split: str = "train") -> datasets.Dataset:
     if suffix in TEXT_SUFFIXES:
         for file in files:
             check_utf8(file)
+            check_has_rows(file, header=builder == "csv")
+    elif suffix == ".parquet" and not any(pq.ParquetFile(file).metadata.num_rows for file in files):
+        raise UserValueError(f"{source} holds no rows; give a file with one text per row")
     if builder == "csv":
         options.update(csv_as_text(files[0], options.get("sep", ",")))
     with quiet_datasets():
@@ -84,6 +97,8 @@ class CorpusTexts(Dataset):
                 )
         if shard_size < 1:
             raise UserValueError(f"shard_size must be >= 1, got {shard_size}")
+        if id_column is not None:
+            check_ids(table, id_column)
         self.table = table
         self.column = column
         self.id_column = id_column
@@ -135,6 +150,29 @@ class CorpusTexts(Dataset):
 
     def __getitem__(self, row: int) -> dict[str, list[Any]]:
         return self.__getitems__([row])
+
+
+def check_ids(table: datasets.Dataset, id_column: str) -> None:
+    """Every id present and unique: an embedding found by its id must be that text's, and only that text's.
+
+    Read with Arrow compute over the memory-mapped column, so a large corpus is not loaded as Python objects.
+    """
+    column = table.data.column(id_column)
+    missing = column.null_count + (pc.sum(pc.is_nan(column)).as_py() or 0 if pa.types.is_floating(column.type) else 0)
+    if missing:
+        row = next(i for i, value in enumerate(column.to_pylist()) if value is None or value != value)
+        raise UserValueError(
+            f"--id-column {id_column!r} is missing (empty or NaN) in {missing} row(s), the first being row {row}; "
+            f"give every row an id, or leave --id-column out to number the rows"
+        )
+    counts = pc.value_counts(column)
+    repeated = pc.filter(counts, pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        first = repeated[0].as_py()
+        raise UserValueError(
+            f"--id-column {id_column!r} has {len(repeated)} repeated id(s), e.g. {first['values']!r} "
+            f"({first['counts']} times); ids must be unique so each embedding can be found by its id"
+        )
 
 
 class ShardBatchSampler(Sampler[list[int]]):

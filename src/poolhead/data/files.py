@@ -23,6 +23,7 @@ from poolhead.data.arrow_batches import ArrowRows
 from poolhead.data.columns import NEGATIVE, ROLE_NAMES, map_columns
 from poolhead.data.progress import PROGRESS_MIN_BYTES, datasets_progress
 from poolhead.errors import UserFileNotFoundError, UserValueError
+from poolhead.folder_safety import check_data_repository
 
 #: file suffix -> (``datasets`` builder, builder options)
 FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -119,18 +120,23 @@ def is_dataset_repository(path: str) -> bool:
 
     ``datasets.load_dataset`` reads such a folder exactly as it reads the hub id it mirrors.
     """
+    return dataset_card(path) is not None
+
+
+def dataset_card(path: str) -> dict[str, Any] | None:
+    """The YAML header of ``path``/README.md when it lists ``configs``, else None."""
     readme = Path(path) / "README.md"
     if not readme.is_file():
-        return False
+        return None
     text = readme.read_text(encoding="utf-8")
     if not text.startswith("---"):
-        return False
+        return None
     header = text.split("---", 2)[1] if text.count("---") >= 2 else ""
     try:
         card = yaml.safe_load(header)
     except yaml.YAMLError:
-        return False
-    return isinstance(card, dict) and "configs" in card
+        return None
+    return card if isinstance(card, dict) and "configs" in card else None
 
 
 def split_files(folder: Path, split: str) -> list[Path]:
@@ -305,6 +311,9 @@ def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None
     ``path`` is a hub id or a local folder laid out as a hub dataset repository.
     """
     if "dataset" not in cache:
+        card = dataset_card(path) if is_local(path) else None
+        if card is not None:
+            check_data_repository(path, card)
         options = {key: value for key, value in (("name", subset), ("revision", revision)) if value is not None}
         try:
             cache["dataset"] = datasets.load_dataset(path, **options)
@@ -316,7 +325,8 @@ def load_hub_dataset(path: str, cache: dict[str, Any], subset: str | None = None
                 ) from error
             raise UserValueError(
                 f"{path!r} is neither a local file or folder nor a loadable hub dataset ({type(error).__name__}: "
-                f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id"
+                f"{error}); check the path and subset, or the network / HF_HUB_OFFLINE for a hub id; offline, "
+                f"point fit's --data.data_root at a folder holding a local copy (DATA_ROOT/NAME/train.csv, ...)"
             ) from error
     return cache["dataset"]
 

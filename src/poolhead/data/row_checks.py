@@ -8,6 +8,7 @@ of problem, which the error lists.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,11 +104,22 @@ def check_rows(
     return CheckedRows(rows[: scan.kept].copy(), labels[: scan.kept].copy(), dropped_empty=len(raw) - scan.kept)
 
 
+def is_blank(text: str) -> bool:
+    """Nothing to embed: empty, whitespace, or invisible format characters only (zero-width space, BOM, joiners).
+
+    Such a sentence tokenizes to [CLS] [SEP] alone, so its "embedding" says nothing about its text.
+    """
+    stripped = text.strip()
+    if not stripped or stripped.isascii():  # the common case costs one strip
+        return not stripped
+    return all(char.isspace() or unicodedata.category(char) == "Cf" for char in stripped)
+
+
 def _rows_with_text(batch: dict[str, list], texts: list[str], start: int, scan: Scan) -> list[int]:
     not_text, empty = [], []
     for column in texts:
         for i, value in enumerate(batch[column], start=start):
-            if value is None or (isinstance(value, str) and not value.strip()):
+            if value is None or (isinstance(value, str) and is_blank(value)):
                 empty.append((i, column))
             elif not isinstance(value, str):
                 not_text.append((i, column, value))

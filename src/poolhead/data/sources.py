@@ -146,6 +146,13 @@ class DatasetSource:
         if role == "train" and self.positives_only:
             rows = self._positives(rows)
         rows = _limit(rows, self.limit_train_pairs if role == "train" else self.limit_eval_pairs, seed)
+        if role == "train" and len(rows.labels) < 2:
+            kept = " labelled 1" if self.positives_only else ""
+            raise UserValueError(
+                f"dataset {self.name!r}: its training split {split!r} ({self.path}) has {len(rows.labels)} pair(s)"
+                f"{kept}; training needs at least 2 per data set (the losses compare the pairs of a batch, so one "
+                f"pair trains nothing): add pairs, or drop it from the mixture"
+            )
         texts = [self.shape.first, self.shape.second, *self.shape.negatives]
         ids = sentence_ids(raws, rows.rows, texts, table, progress)
         table.tokenize_new(progress)

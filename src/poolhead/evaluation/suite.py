@@ -25,9 +25,11 @@ import numpy as np
 from poolhead.errors import UserValueError
 from poolhead.evaluation.compare import Comparison, ComparisonRow
 from poolhead.evaluation.stats import Difference, Estimate, paired_difference
+from poolhead.evaluation.suite_sources import suite_set_source
 
-#: Named suites: folders under the data root (``--data-root``, default ``../shared/data``).
-#: semantoneg is a contrast set: listed on its own line, never in the macro-average of the score sets.
+#: Named suites: folders under the data root (``--data-root``, default ``../shared/data``); a set the data
+#: root lacks is read from the hub (see :mod:`poolhead.evaluation.suite_sources`). semantoneg is a contrast
+#: set: listed on its own line, never in the macro-average of the score sets.
 SUITES = {"ood": ("sts12", "sts13", "sts14", "sts15", "sts16", "msrp", "semantoneg")}
 DEFAULT_DATA_ROOT = "../shared/data"
 BASELINE_STRATEGY = "mean"
@@ -40,7 +42,7 @@ def suite_sets(suite: str, data_root: str | Path = DEFAULT_DATA_ROOT) -> list[st
     blank lines and lines starting with ``#`` are skipped.
     """
     if suite in SUITES:
-        return [str(Path(data_root) / name) for name in SUITES[suite]]
+        return [suite_set_source(name, data_root) for name in SUITES[suite]]
     path = Path(suite)
     if not path.is_file():
         raise UserValueError(

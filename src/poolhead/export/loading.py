@@ -7,20 +7,22 @@ from collections import OrderedDict
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from sentence_transformers.util import import_from_string
 
+from poolhead.backbone import check_tokenizer_fits
 from poolhead.errors import UserFileNotFoundError, UserValueError
-from poolhead.export.st_module import PoolheadPooling
+from poolhead.export.st_module import CONFIG_FILE, PoolheadPooling
 
 if TYPE_CHECKING:
     from poolhead.export.backends import OnnxEncoder
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.folder_safety import check_model_folder
 from poolhead.pooling.base import Pooler
-from poolhead.pooling.registry import resolve_pooler
+from poolhead.pooling.registry import pooler_from_config, resolve_pooler
 
 #: Folder of an export holding the pooling code, and the modules.json type that points into it. The
 #: reader owns this layout (the writer imports it); literals, so renaming a file in the package
@@ -59,7 +61,13 @@ def load_sentence_transformer(
     modules: OrderedDict[str, Any] = OrderedDict()
     for entry in entries:
         module_class = installed_module_class(entry["type"], folder)
-        modules[entry["name"]] = module_class.load(str(folder), subfolder=entry["path"], local_files_only=True)
+        transformer = next((m for m in modules.values() if isinstance(m, Transformer)), None)
+        if module_class is PoolheadPooling and transformer is not None:
+            check_head_fits_backbone(folder / entry["path"], transformer)
+        module = module_class.load(str(folder), subfolder=entry["path"], local_files_only=True)
+        if isinstance(module, Transformer):
+            check_tokenizer_fits(module.tokenizer, module.auto_model, folder / entry["path"])
+        modules[entry["name"]] = module
     settings = read_model_settings(folder)
     model = SentenceTransformer(modules=modules, device=device, **settings)
     model.module_kwargs = OrderedDict((e["name"], e.get("kwargs", [])) for e in entries)
@@ -89,6 +97,35 @@ def read_modules_json(folder: Path) -> list[dict[str, Any]]:
         check_inside(folder, entry["path"], modules_file)
     check_model_folder(folder)  # symlinks, config paths and code references that leave the folder
     return entries
+
+
+def check_head_fits_backbone(head_folder: Path, transformer: Transformer) -> None:
+    """The saved head's hidden size and layers against the backbone's, before the head is built."""
+    config_file = head_folder / CONFIG_FILE
+    if not config_file.is_file():
+        return  # PoolheadPooling.load says the export is incomplete
+    try:
+        pooler_config = json.loads(config_file.read_text(encoding="utf-8")).get("pooler_config")
+    except (json.JSONDecodeError, AttributeError) as error:
+        raise UserValueError(f"{config_file} is not a JSON object ({error}); export the model again") from None
+    if not isinstance(pooler_config, dict):
+        return  # PoolheadPooling.load names the missing pooler_config
+    try:
+        with torch.device("meta"):  # sizes only: the config may describe a head of terabytes
+            head = pooler_from_config(pooler_config)
+    except (TypeError, RuntimeError):
+        return  # PoolheadPooling.load names the config that describes no valid head
+    hidden_size = transformer.get_embedding_dimension()
+    if head.hidden_size not in (None, hidden_size):
+        raise UserValueError(
+            f"{config_file} sets the head's hidden_size to {head.hidden_size} but the backbone's hidden size is "
+            f"{hidden_size}: set hidden_size: {hidden_size}, or export the model again"
+        )
+    num_hidden_states = transformer.auto_model.config.num_hidden_layers + 1
+    try:
+        head.layer_indices(num_hidden_states)
+    except UserValueError as error:
+        raise UserValueError(f"{config_file}: {error}") from None
 
 
 def check_inside(folder: Path, relative: str, source: Path) -> None:

@@ -14,6 +14,7 @@ import os
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from sentence_transformers.base.modules.module import Module
 from torch import Tensor
@@ -23,12 +24,14 @@ try:
     # named on "from .x import" lines (recursively); registry.py reaches fixed.py through
     # "from . import fixed", which it does not see, so fixed.py is named here.
     from .base import Pooler
+    from .errors import UserValueError
     from .fixed import MeanPooling  # noqa: F401
     from .registry import pooler_from_config
 except ImportError:
     if __package__ != "poolhead.export":
         raise  # a copied pooling file is missing or broken: say so, do not mask it
     from poolhead.pooling.base import Pooler
+    from poolhead.pooling.errors import UserValueError
     from poolhead.pooling.registry import pooler_from_config
 
 CONFIG_FILE = "config.json"
@@ -106,7 +109,7 @@ class PoolheadPooling(Module):
         with open(config_path, encoding="utf-8") as file:
             config = json.load(file)
         if "pooler_config" not in config:
-            raise ValueError(f"{where}/{CONFIG_FILE} has no 'pooler_config'; export the model again")
+            raise ValueError(f"{where}/{CONFIG_FILE} has no 'pooler_config'; export the model again") from None
         version = config.get("format_version", 1)
         if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
             raise ValueError(
@@ -119,9 +122,43 @@ class PoolheadPooling(Module):
                 f"{where}/{WEIGHTS_FILE} is missing: it holds the pooling weights (only safetensors is "
                 f"read); the export is incomplete, export the model again"
             )
+        check_saved_weights(config["pooler_config"], weights_path, where)
         module = cls(config["pooler_config"], config.get("embedding_dimension"))
         load_model(module.pooler, weights_path, strict=True)
         return module
+
+
+def check_saved_weights(pooler_config: dict[str, Any], weights_path: str, where: str) -> None:
+    """Refuse weights whose names or shapes differ from the head ``pooler_config`` describes.
+
+    Both sides are read without allocating: the head is built on the meta device and the weights'
+    shapes come from the safetensors header, so a config with ``hidden_size`` 10^6 (a head of
+    terabytes) is refused in one sentence instead of exhausting memory.
+    """
+    try:
+        with torch.device("meta"):
+            expected = {name: tuple(t.shape) for name, t in pooler_from_config(pooler_config).state_dict().items()}
+    except (TypeError, RuntimeError) as error:  # e.g. a negative or non-integer size
+        raise UserValueError(
+            f"{where}/{CONFIG_FILE}: pooler_config {pooler_config} describes no valid head ({error}); "
+            f"export the model again"
+        ) from None
+    try:
+        with safe_open(weights_path, framework="pt") as weights:
+            found = {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as error:
+        message = f"{weights_path} is not a readable safetensors file ({error}); export the model again"
+        raise UserValueError(message) from None
+    wrong = [f"{name} has shape {found[name]}, expected {shape}" for name, shape in expected.items()
+             if name in found and found[name] != shape]  # fmt: skip
+    wrong += [f"{name} is missing" for name in expected if name not in found]
+    wrong += [f"{name} is not a weight of this head" for name in found if name not in expected]
+    if wrong:
+        raise UserValueError(
+            f"{weights_path} does not hold the weights of the head in {where}/{CONFIG_FILE} "
+            f"({pooler_config.get('name')!r}, hidden_size {pooler_config.get('hidden_size')}): {wrong[0]}; "
+            f"export the model again, or fix hidden_size in {CONFIG_FILE}"
+        )
 
 
 def padded_features(features: dict[str, Any]) -> tuple[Tensor, Tensor | None, list[Tensor] | None]:
