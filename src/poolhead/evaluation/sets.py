@@ -12,7 +12,7 @@ from pathlib import Path
 
 from poolhead.data.columns import evaluation_shape
 from poolhead.data.files import is_local, read_local_split
-from poolhead.data.validation import seeded_subset
+from poolhead.data.sources import seeded_subset
 from poolhead.errors import UserValueError
 from poolhead.evaluation.contrast import ContrastSet, contrast_set_from_columns
 from poolhead.evaluation.pairs import TEST_SPLIT, EvaluationSet, load_evaluation_set
