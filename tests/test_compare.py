@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from synthetic_pairs import sentence, write_pairs
 
 from poolhead import Encoder
 from poolhead.backbone import load_backbone
-from poolhead.commands import compare as compare_command
 from poolhead.data.sources import seeded_subset
 from poolhead.evaluation import EmbeddingModel, FixedStrategies, compare, write_report
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling
@@ -50,9 +48,10 @@ def exported_head(tiny_model_dir, tmp_path_factory) -> Path:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    compare_command.add_arguments(parser)
-    return compare_command.run(parser.parse_args(argv))
+    """The command as a user runs it: cli.main reports user errors once."""
+    from poolhead.cli import main
+
+    return main(["compare", *argv])
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -7,7 +7,6 @@ that silently fell back to its initial mean-like state would be caught.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from sentence_transformers.base.modules import Normalize
 
 from poolhead import Encoder, build_pooler
 from poolhead.backbone import load_backbone
-from poolhead.commands import export as export_command
 from poolhead.export import (
     PoolheadPooling,
     checkpoint_metadata,
@@ -289,13 +287,12 @@ def test_cli_export_of_a_checkpoint_with_a_fine_tuned_backbone(tiny_model_dir, t
         model.backbone.model.embeddings.word_embeddings.weight.mul_(1.5)
     checkpoint = saved_checkpoint(model, tmp_path / "best.ckpt")
     out = tmp_path / "exported"
-    parser = argparse.ArgumentParser()
-    export_command.add_arguments(parser)
+    from poolhead.cli import main  # as a user runs it: cli.main reports a user error once
 
-    assert export_command.run(parser.parse_args([str(checkpoint), str(out)])) == 0
-    assert export_command.run(parser.parse_args([str(checkpoint), str(out)])) == 2
+    assert main(["export", str(checkpoint), str(out)]) == 0
+    assert main(["export", str(checkpoint), str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert export_command.run(parser.parse_args([str(checkpoint), str(out), "--overwrite", "--normalize"])) == 0
+    assert main(["export", str(checkpoint), str(out), "--overwrite", "--normalize"]) == 0
 
     loaded = SentenceTransformer(str(out), trust_remote_code=True)
     expected = Encoder(model.backbone, pooler=model.pooler, normalize=True).encode(TEXTS)

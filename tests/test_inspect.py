@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 
 import pytest
@@ -10,7 +9,6 @@ import torch
 from catalogue import trained_looking
 
 from poolhead import Encoder
-from poolhead.commands import inspect as inspect_command
 from poolhead.evaluation import EmbeddingModel
 from poolhead.evaluation.inspect import inspect_text, plot_inspection
 from poolhead.pooling import FIXED_POOLERS, AttentionPooling, LatentAttentionPooling, WeightedLayerPooling
@@ -19,9 +17,10 @@ TEXT = "Patient has no history of fatigue, weight change, loss of appetite, or w
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    inspect_command.add_arguments(parser)
-    return inspect_command.run(parser.parse_args(argv))
+    """The command as a user runs it: cli.main reports user errors once."""
+    from poolhead.cli import main
+
+    return main(["inspect", *argv])
 
 
 def test_cli_prints_tokens_and_a_similarity_matrix_with_unit_diagonal(tiny_model_dir, tmp_path, capsys):

@@ -37,6 +37,8 @@ def module_files(package: Path = PACKAGE) -> dict[str, Path]:
     for path in package.rglob("*.py"):
         parts = path.relative_to(package.parent).with_suffix("").parts
         modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    if package == PACKAGE:  # configs/ sits at the top of the repository, installed as poolhead.configs
+        modules["poolhead.configs"] = package.parents[1] / "configs" / "__init__.py"
     return modules
 
 

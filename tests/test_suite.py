@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -13,7 +12,6 @@ import pytest
 from catalogue import trained_looking
 from synthetic_pairs import write_pairs
 
-from poolhead.commands import compare as compare_command
 from poolhead.evaluation import compare, suite_sets, summarize_suite, write_suite_report
 from poolhead.evaluation.stats import PairResamples
 from poolhead.evaluation.suite import stratified_macro_difference
@@ -90,9 +88,10 @@ def test_macro_average_is_the_mean_of_the_score_sets_deltas(tiny_model_dir, expo
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    compare_command.add_arguments(parser)
-    return compare_command.run(parser.parse_args(argv))
+    """The command as a user runs it: cli.main reports user errors once."""
+    from poolhead.cli import main
+
+    return main(["compare", *argv])
 
 
 def test_cli_suite_writes_the_summary_beside_the_comparison(exported_head, suite_file, tmp_path, capsys):
