@@ -47,6 +47,10 @@ MEASUREMENTS = [
         "select_penalty.py", ("penalty_selection", "selection_<config>_<option>"),
     ),
     Measurement(
+        "negation", "every fixed strategy on the SemAntoNeg contrast set and a negation probe",
+        "measure_negation.py", ("negation_fixed",),
+    ),
+    Measurement(
         "bench_encode", "encoding speed of an exported head against the original sentence-transformers model",
         "bench_encode.py", ("bench_encode",), settings=[["--num-texts", "4000", "--repeats", "3", "--threads", "1"]],
     ),

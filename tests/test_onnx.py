@@ -91,6 +91,8 @@ def test_backend_gives_the_torch_embeddings(onnx_export, pooler, backend, one_th
 def test_random_heads_are_not_the_mean(onnx_export, pooler, mean_embeddings):
     """The premise of the comparison above: with these weights a head's embeddings are not mean pooling's."""
     _, expected = onnx_export(pooler)
+    if expected.shape != mean_embeddings.shape:  # a head with its own output size is not the mean by shape
+        return
     assert np.abs(expected - mean_embeddings).max() > 0.05
 
 

@@ -107,11 +107,17 @@ def test_it_resumes_and_tests_with_the_backbone_override(seeded_tiny, data_dir, 
     backbone = f"--model.backbone={seeded_tiny}"
 
     assert main(["test", backbone, f"--ckpt_path={FIXTURE}", *data_args(data_dir)]) == 0
-    fit = ["fit", backbone, f"--ckpt_path={FIXTURE}", "--trainer.max_epochs=2", *data_args(data_dir)]
-    assert main(fit) == 0
+    # A resume must run what the checkpoint ran: its config, max_length and 40-pair data folder.
+    (tmp_path / "data").mkdir()
+    for split in ("train", "validation", "test"):
+        lines = (data_dir / "stsb" / f"{split}.csv").read_text(encoding="utf-8").splitlines()[:41]
+        (tmp_path / "data" / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fit = ["fit", "--config=minilm_attention_stsb", backbone, "--model.max_length=64", "--data.path=data"]
+    assert main([*fit, f"--ckpt_path={FIXTURE}", "--trainer.max_epochs=2", "--trainer.accelerator=cpu"]) == 0
 
     resumed = read_checkpoint(next(tmp_path.glob("runs/**/last.ckpt")))
-    assert resumed["epoch"] == 1 and resumed["global_step"] > read_checkpoint(FIXTURE)["global_step"]
+    # one more epoch of the same 40 pairs: twice the fixture's steps
+    assert resumed["global_step"] == 2 * read_checkpoint(FIXTURE)["global_step"]
 
 
 def test_the_old_class_path_maps_to_the_new_place(seeded_tiny, data_dir, tmp_path, monkeypatch):
