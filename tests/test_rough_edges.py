@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_user_errors import the_error as one_error_line  # the one check of a command's error line
 
 from poolhead.cli import main
 from poolhead.data import SentencePairDataModule
@@ -25,14 +26,6 @@ def write_pairs(path: Path, rows: list[tuple]) -> Path:
 
 def pairs(count: int, start: int = 0) -> list[tuple]:
     return [(f"sentence {i} about cats", f"sentence {i} about dogs", (i % 5) / 4) for i in range(start, start + count)]
-
-
-def one_error_line(capsys, command: str) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    (line,) = [line for line in err.splitlines() if line.startswith("poolhead ")]
-    assert line.startswith(f"poolhead {command}: error: ")
-    return line
 
 
 def predict(source: Path, tmp_path: Path, *options: str) -> int:
