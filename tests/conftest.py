@@ -31,6 +31,18 @@ def no_run_seed(monkeypatch):
     monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def threads_restored():
+    """Each test starts with the process's torch thread count: a test (or a DDP job run in-process)
+    that sets one thread and never restores it changes float summation order for every later test,
+    and a comparison with a fresh process then differs in the last bits."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: small models on a shared 2-core machine, where a second thread mostly

@@ -45,10 +45,12 @@ else:
     sys.exit("poolhead imported: this process proves nothing")
 
 import numpy as np
+import torch
 from sentence_transformers import SentenceTransformer
 
-texts = json.loads(sys.argv[1])
-for folder in sys.argv[2:]:
+torch.set_num_threads(int(sys.argv[1]))  # the parent's: summation order, and so the last bits, follow it
+texts = json.loads(sys.argv[2])
+for folder in sys.argv[3:]:
     model = SentenceTransformer(folder, trust_remote_code=True, device="cpu")
     assert type(model[1]).__module__.startswith("transformers_modules."), type(model[1]).__module__
     np.save(folder + ".npy", model.encode(texts, convert_to_numpy=True))
@@ -70,8 +72,9 @@ def test_exports_load_and_encode_where_poolhead_is_not_installed(tiny_model_dir,
     assert len(folders) >= len(HEADS) - 1
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
 
+    threads = str(torch.get_num_threads())
     result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_POOLHEAD, json.dumps(TEXTS), *map(str, folders.values())],
+        [sys.executable, "-c", WITHOUT_POOLHEAD, threads, json.dumps(TEXTS), *map(str, folders.values())],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 
