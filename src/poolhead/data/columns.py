@@ -10,11 +10,12 @@ maps roles to those names. The shape follows from which roles are there:
 - positive pairs: two texts only, each pair an (anchor, positive);
 - tuples: (anchor, positive, negative_1 .. negative_k), the negatives as hard negatives.
 
-Two more shapes are evaluated only (``poolhead compare``), never trained on:
+Two more shapes are evaluation sets of ``poolhead compare``:
 
 - contrast sets: ``premise``, ``hypothesis`` and ``negated`` (1 when the hypothesis flips the
-  premise's meaning, 0 when it keeps it): per premise, every keeper should be closer than every flipper;
-- probe sets: ``sentence`` and ``label`` (a class per sentence), optionally ``concept`` (the
+  premise's meaning, 0 when it keeps it): per premise, every keeper should be closer than every flipper.
+  A fit trains on one as scored pairs, ``score = 1 - negated`` (keepers 1, flippers 0);
+- probe sets (evaluation only): ``sentence`` and ``label`` (a class per sentence), optionally ``concept`` (the
   concept whose assertion status the label is: present, absent, ...).
 """
 

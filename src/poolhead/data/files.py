@@ -100,6 +100,13 @@ class RawSplit:
                 raise read_error(self.source, error) from error
             yield start, dict(zip(names, values, strict=True))
 
+    def as_scored_pairs(self) -> RawSplit:
+        """A contrast set (premise, hypothesis, negated) read as scored pairs: ``score`` is ``negated``,
+        which the reader flips (``1 - negated``: a keeper scores 1, a flipper 0) after checking it."""
+        roles = {"sentence1": "premise", "sentence2": "hypothesis", "score": "negated"}
+        names = {new: self.names[old] for new, old in roles.items()}
+        return RawSplit(self.split, self.source, self.table, self.rows, self.found or list(self.names), names)
+
     def with_roles(self, mapping: dict[str, str] | None) -> RawSplit:
         """The same rows with columns renamed by a role -> column ``mapping`` (see ``poolhead.data.columns``)."""
         renames = map_columns(list(self.names), mapping, self.source)

@@ -16,7 +16,7 @@ import numpy as np
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from poolhead.data.batching import SentencePairs
-from poolhead.data.columns import DataShape, shape_of
+from poolhead.data.columns import DataShape, evaluation_shape, shape_of
 from poolhead.data.files import RawSplit, is_dataset_repository, is_local, read_hub_split, read_local_split
 from poolhead.data.pair_sentences import sentence_ids
 from poolhead.data.progress import progress_wanted
@@ -80,6 +80,8 @@ class DatasetSource:
     shape: DataShape | None = field(default=None, init=False, repr=False)
     train_num_labels: int | None = field(default=None, init=False, repr=False)
     _shape_source: str = field(default="", init=False, repr=False)
+    #: a contrast set (premise, hypothesis, negated), trained on as scored pairs: keepers 1, flippers 0
+    contrast: bool = field(default=False, init=False, repr=False)
     _hub: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     #: read from a local copy of a hub data set (``data_root``), where subset and revision do not apply
     _mirrored: bool = field(default=False, init=False, repr=False)
@@ -161,6 +163,14 @@ class DatasetSource:
         log.info("%s split %r: %d pairs, %d unique sentences so far", self.path, split, count, len(table))
 
     def _read(self, split: str, role: str) -> list[RawSplit]:
+        raws = self._read_files(split, role)
+        self.contrast = all(evaluation_shape(raw.column_names) == "contrast" for raw in raws)
+        if not self.contrast:
+            return raws
+        rank_zero_info(f"{self.name}: a contrast set, read as scored pairs (premise, hypothesis, 1 - negated)")
+        return [raw.as_scored_pairs() for raw in raws]
+
+    def _read_files(self, split: str, role: str) -> list[RawSplit]:
         if is_local(self.path) and not is_dataset_repository(self.path):
             if self.subset is not None and not self._mirrored:
                 raise UserValueError(
@@ -176,6 +186,8 @@ class DatasetSource:
         for raw in raws:
             self._check_shape(shape_of(raw.column_names, raw.source, raw.found), raw.source)
             rows = check_rows(raw, empty_sentences, self.score_scale, np.float32, progress)
+            if self.contrast:
+                rows = _keeps_scored_one(rows, raw.source)
             parts.append(CheckedRows(rows.rows + offset, rows.labels))
             offset += len(raw)
             if rows.dropped_empty:
@@ -215,6 +227,17 @@ class DatasetSource:
                 f"dataset {self.name!r}: positives_only found no pair labelled 1 in {self.train_split!r}"
             )
         return _subset(rows, keep)
+
+
+def _keeps_scored_one(rows: CheckedRows, source: str) -> CheckedRows:
+    """A contrast set's ``negated`` (1 flips the premise, 0 keeps it) as a similarity: keepers 1, flippers 0."""
+    odd = sorted({float(value) for value in rows.labels if value not in (0.0, 1.0)})[:3]
+    if odd:
+        raise UserValueError(
+            f"{source}: a contrast set's 'negated' column holds 0 (keeps the premise's meaning) or 1 (flips it); "
+            f"found {', '.join(map(str, odd))}; fix those rows or map a 'score' column instead"
+        )
+    return CheckedRows(rows.rows, 1.0 - rows.labels, dropped_empty=rows.dropped_empty)
 
 
 def _described(kind: str | None, shape: DataShape | None = None) -> str:
