@@ -168,6 +168,23 @@ def test_debug_flag_shows_the_traceback_and_bugs_keep_theirs(tiny_model_dir, sco
 
 
 @pytest.mark.parametrize(
+    "argv",
+    [["predict", "--model", "m", "--input", "in.csv", "--output", "{file}"], ["push", "{empty}", "my-org/tiny"]],
+    ids=["predict", "push"],
+)
+def test_predict_and_push_leave_user_errors_to_the_command_line(argv, tmp_path, monkeypatch, capsys):
+    """Reported once by cli.main, as every command's: one line, and the traceback with POOLHEAD_DEBUG=1."""
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    argv = [arg.format(file=tmp_path / "a-file", empty=tmp_path / "empty") for arg in argv]
+    assert main(argv) == 2
+    the_error(capsys, argv[0])
+    monkeypatch.setenv("POOLHEAD_DEBUG", "1")
+    with pytest.raises(UserError):
+        main(argv)
+
+
+@pytest.mark.parametrize(
     ("option", "named"),
     [
         (["--modle.lr", "1"], "--modle.lr"),
