@@ -4,12 +4,12 @@ features in memory (or, under DDP, fails before encoding), and label data with t
 
 from __future__ import annotations
 
-import csv
 import errno
 
 import pytest
 import torch
 from cache_fixtures import EncodeCounter, build, stsb_sentences, token_features
+from synthetic_pairs import LABEL_HEADER, write_rows
 
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.cache.writable import FeatureCacheNotSavedWarning
@@ -57,12 +57,9 @@ def test_label_data_with_the_default_monitors_checkpoints_on_accuracy(tiny_model
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
     monkeypatch.setattr("sys.argv", ["poolhead"])
     folder = tmp_path / "labels"
-    folder.mkdir()
     for split, count in (("train", 32), ("validation", 16)):
-        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["sentence1", "sentence2", "label"])
-            writer.writerows((f"a cat {i}", f"a {'cat' if i % 2 else 'dog'} {i}", i % 2) for i in range(count))
+        rows = [(f"a cat {i}", f"a {'cat' if i % 2 else 'dog'} {i}", i % 2) for i in range(count)]
+        write_rows(folder / f"{split}.csv", rows, LABEL_HEADER)
     runs = tmp_path / "runs"
     args = ["fit", f"--model.backbone={tiny_model_dir}", "--model.loss=pair_classification",
             "--model.pooler_kwargs={num_heads: 2}", f"--data.path={folder}", "--data.batch_size=16",
