@@ -153,7 +153,7 @@ def run_sentence_transformers(args: argparse.Namespace) -> dict:
     transformer, pooling = base[0], base[1]
     transformer.max_seq_length = args.max_length
     transformer.requires_grad_(False)
-    hidden = pooling.get_sentence_embedding_dimension()
+    hidden = pooling.get_embedding_dimension()
     # A head that starts as plain mean pooling, as poolhead's AttentionPooling does.
     head = Dense(
         hidden,

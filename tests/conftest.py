@@ -90,3 +90,13 @@ def tiny_model_dir(tmp_path_factory) -> str:
     from standins import tiny_model_folder
 
     return tiny_model_folder(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def cache_backbone(tiny_model_dir):
+    """The tiny random backbone the feature-cache tests cache (see tests/cache_fixtures.py), loaded once per file."""
+    from cache_fixtures import MAX_LENGTH
+
+    from poolhead.backbone import load_backbone
+
+    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)

@@ -29,9 +29,10 @@ def quiet_fit(model: L.LightningModule, data: L.LightningDataModule, tmp_path: P
     return trainer
 
 
-def saved_checkpoint(model: L.LightningModule, path: Path) -> Path:
-    """``model`` saved at ``path`` as a training run's checkpoint (hyperparameters and weights), untrained."""
-    trainer = quiet_trainer(Path(path).parent)
+def saved_checkpoint(model: L.LightningModule, path: Path, **options: Any) -> Path:
+    """``model`` saved at ``path`` as a training run's checkpoint (hyperparameters and weights), untrained;
+    ``options`` go to the Trainer that writes it (callbacks whose state the checkpoint carries ...)."""
+    trainer = quiet_trainer(Path(path).parent, **options)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(path)
     return Path(path)

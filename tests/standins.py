@@ -162,3 +162,10 @@ def hub_dataset_cache_standin(datasets_cache: Path, repo_id: str, repository: Pa
         raise ValueError(f"the repository folder must be named {name!r} (datasets names the Arrow files after it)")
     datasets.load_dataset_builder(str(repository), cache_dir=str(datasets_cache)).download_and_prepare()
     return (datasets_cache / name).rename(datasets_cache / f"{org}___{name}")
+
+
+def tiny_attention_export(model_dir: str, folder: Path) -> Path:
+    """``poolhead export``'s folder of an untrained two-head attention pooler on ``model_dir`` (the tiny BERT)."""
+    from poolhead.export import export_sentence_transformer
+
+    return export_sentence_transformer(model_dir, {"name": "attention", "num_heads": 2}, folder)

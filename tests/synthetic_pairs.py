@@ -1,4 +1,5 @@
-"""Small evaluation files of templated sentences (subject + action), for compare and suite tests."""
+"""Small pair files: ``write_rows`` for the rows a test spells out, ``write_pairs`` for templated sentences
+(subject + action) with random labels or scores, for compare and suite tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,18 @@ ACTIONS = ["plays the guitar", "is cooking pasta", "runs in the park", "reads a 
 
 def sentence(i: int) -> str:
     return f"{SUBJECTS[i % len(SUBJECTS)]} {ACTIONS[(i // len(SUBJECTS)) % len(ACTIONS)]}."
+
+
+#: the header of a pairs file with 0/1 labels (write_rows' default is a file of scores)
+LABEL_HEADER = ("sentence1", "sentence2", "label")
+
+
+def write_rows(path: Path, rows: list, header: tuple[str, ...] = ("sentence1", "sentence2", "score")) -> Path:
+    """A csv pairs file of ``rows`` under ``header``, at ``path`` (its folder made); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([header, *rows])
+    return path
 
 
 def write_pairs(path: Path, column: str, rows: int, offset: int) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from cache_fixtures import MAX_LENGTH, EncodeCounter, build, cache_folders, stsb_sentences
 from lightning.pytorch.loggers import CSVLogger
 from quiet_fit import quiet_trainer
 
@@ -20,46 +21,13 @@ from poolhead.cache.store import chunk_paths
 
 # float16 keeps ~3 significant digits; the tiny model's features are O(1).
 FP16_TOLERANCE = {"atol": 2e-2, "rtol": 1e-2}
-MAX_LENGTH = 32
 
 
 @pytest.fixture(scope="module")
 def texts(data_dir) -> list[str]:
     """40 STS-B sentences, with repeats, as a data module would pass them."""
-    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[:20]
-    sentences = [row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]
+    sentences = stsb_sentences(data_dir, 20)
     return sentences + sentences[:5]
-
-
-@pytest.fixture(scope="module")
-def backbone(tiny_model_dir):
-    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
-
-
-class EncodeCounter:
-    """Counts the sentences a backbone is run on."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.sentences = 0
-        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
-
-    def __call__(self, module, args, kwargs) -> None:
-        self.sentences += kwargs["input_ids"].shape[0] if "input_ids" in kwargs else args[0].shape[0]
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.handle.remove()
-
-
-def build(backbone, texts, cache_dir, layers=(LAST,), **kwargs):
-    with EncodeCounter(backbone.model) as counter:
-        cache = build_feature_cache(
-            backbone, texts, list(layers), cache_dir=cache_dir, show_progress_bar=False, **kwargs
-        )
-    return cache, counter.sentences
 
 
 @torch.inference_mode()
@@ -87,29 +55,25 @@ def assert_lookup_matches_backbone(cache, backbone, texts, layers=(LAST,)) -> No
         assert not got.masked_select(~real).any(), "padding positions must be zero"
 
 
-def cache_folders(root: Path) -> list[Path]:
-    return [p for p in root.iterdir() if p.is_dir()]
-
-
 # --- build and reuse ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("layers", [(LAST,), (0, 2)], ids=["last_hidden_state", "hidden_states"])
-def test_second_build_reuses_everything_and_encodes_nothing(backbone, texts, tmp_path, layers):
+def test_second_build_reuses_everything_and_encodes_nothing(cache_backbone, texts, tmp_path, layers):
     unique = len(set(texts))
-    first, encoded = build(backbone, texts, tmp_path, layers)
+    first, encoded = build(cache_backbone, texts, tmp_path, layers)
     assert (first.stats.sentences, first.stats.reused, first.stats.encoded_here) == (unique, 0, unique)
     assert encoded == unique and first.stats.hit_rate == 0.0
     assert first.stats.bytes > 0 and first.stats.seconds > 0
 
-    second, encoded = build(backbone, texts, tmp_path, layers)
+    second, encoded = build(cache_backbone, texts, tmp_path, layers)
     assert second.stats.hit_rate == 1.0 and second.stats.encoded_here == 0 and encoded == 0
     assert len(chunk_paths(cache_folders(tmp_path)[0])) == 1
-    assert_lookup_matches_backbone(second, backbone, texts, layers)
+    assert_lookup_matches_backbone(second, cache_backbone, texts, layers)
 
 
-def test_lookup_follows_the_given_ids_and_positions(backbone, texts, tmp_path):
-    cache, _ = build(backbone, texts, tmp_path)
+def test_lookup_follows_the_given_ids_and_positions(cache_backbone, texts, tmp_path):
+    cache, _ = build(cache_backbone, texts, tmp_path)
     ids = torch.tensor([7, 3, 3, len(texts) - 1])  # the last text repeats text 4
     tokens, mask, _ = cache.lookup(ids)
     every, every_mask, _ = cache.lookup(torch.arange(len(texts)))
@@ -120,20 +84,20 @@ def test_lookup_follows_the_given_ids_and_positions(backbone, texts, tmp_path):
     assert torch.equal(every[4], every[len(texts) - 1])
 
 
-def test_layer_cache_serves_a_last_layer_pooler_only_with_its_layer(backbone, texts, tmp_path):
+def test_layer_cache_serves_a_last_layer_pooler_only_with_its_layer(cache_backbone, texts, tmp_path):
     """Chunks of layers (0, 2) do not hold last_hidden_state under the LAST key: a LAST run encodes anew."""
-    build(backbone, texts, tmp_path, (0, 2))
-    cache, encoded = build(backbone, texts, tmp_path, (LAST,))
+    build(cache_backbone, texts, tmp_path, (0, 2))
+    cache, encoded = build(cache_backbone, texts, tmp_path, (LAST,))
     assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
-    again, encoded = build(backbone, texts, tmp_path, (2,))
+    again, encoded = build(cache_backbone, texts, tmp_path, (2,))
     assert encoded == 0 and again.stats.hit_rate == 1.0
 
 
 # --- stale and corrupt ------------------------------------------------------------------------
 
 
-def test_other_max_length_is_another_cache(backbone, tiny_model_dir, texts, tmp_path):
-    build(backbone, texts, tmp_path)
+def test_other_max_length_is_another_cache(cache_backbone, tiny_model_dir, texts, tmp_path):
+    build(cache_backbone, texts, tmp_path)
     shorter = load_backbone(tiny_model_dir, max_length=8)
     cache, encoded = build(shorter, texts, tmp_path)
     assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
@@ -142,8 +106,8 @@ def test_other_max_length_is_another_cache(backbone, tiny_model_dir, texts, tmp_
     assert_lookup_matches_backbone(cache, shorter, texts)
 
 
-def test_other_weights_are_another_cache(backbone, tiny_model_dir, texts, tmp_path):
-    build(backbone, texts, tmp_path)
+def test_other_weights_are_another_cache(cache_backbone, tiny_model_dir, texts, tmp_path):
+    build(cache_backbone, texts, tmp_path)
     changed = load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
     with torch.no_grad():
         changed.model.embeddings.word_embeddings.weight.mul_(1.5)
@@ -151,22 +115,22 @@ def test_other_weights_are_another_cache(backbone, tiny_model_dir, texts, tmp_pa
     assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
     assert_lookup_matches_backbone(cache, changed, texts)
     # The original weights still find their own features.
-    again, encoded = build(backbone, texts, tmp_path)
+    again, encoded = build(cache_backbone, texts, tmp_path)
     assert encoded == 0 and again.stats.hit_rate == 1.0
 
 
-def test_chunk_of_another_key_is_ignored_with_a_warning(backbone, tiny_model_dir, texts, tmp_path, caplog):
-    build(backbone, texts, tmp_path / "a")
+def test_chunk_of_another_key_is_ignored_with_a_warning(cache_backbone, tiny_model_dir, texts, tmp_path, caplog):
+    build(cache_backbone, texts, tmp_path / "a")
     shorter = load_backbone(tiny_model_dir, max_length=8)
     build(shorter, texts, tmp_path / "b")
     (foreign,) = chunk_paths(cache_folders(tmp_path / "b")[0])
     own_folder = cache_folders(tmp_path / "a")[0]
     (own_folder / foreign.name).write_bytes(foreign.read_bytes())  # e.g. copied by hand
     with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
-        cache, encoded = build(backbone, texts, tmp_path / "a")
+        cache, encoded = build(cache_backbone, texts, tmp_path / "a")
     assert encoded == 0 and cache.stats.hit_rate == 1.0
     assert "another backbone" in caplog.text
-    assert_lookup_matches_backbone(cache, backbone, texts)
+    assert_lookup_matches_backbone(cache, cache_backbone, texts)
 
 
 def flip_last_bytes(path: Path) -> None:
@@ -187,56 +151,56 @@ def garble_header(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [flip_last_bytes, truncate, garble_header])
-def test_corrupt_chunk_is_removed_and_rebuilt(backbone, texts, tmp_path, caplog, damage):
-    build(backbone, texts, tmp_path)
+def test_corrupt_chunk_is_removed_and_rebuilt(cache_backbone, texts, tmp_path, caplog, damage):
+    build(cache_backbone, texts, tmp_path)
     (chunk,) = chunk_paths(cache_folders(tmp_path)[0])
     damage(chunk)
     with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
-        cache, encoded = build(backbone, texts, tmp_path)
+        cache, encoded = build(cache_backbone, texts, tmp_path)
     assert f"{chunk.name} is corrupt" in caplog.text
     assert not chunk.exists()
     assert encoded == len(set(texts)) and cache.stats.hit_rate == 0.0
-    assert_lookup_matches_backbone(cache, backbone, texts)
-    assert build(backbone, texts, tmp_path)[1] == 0
+    assert_lookup_matches_backbone(cache, cache_backbone, texts)
+    assert build(cache_backbone, texts, tmp_path)[1] == 0
 
 
-def test_partial_cache_encodes_only_the_missing_texts(backbone, texts, tmp_path):
+def test_partial_cache_encodes_only_the_missing_texts(cache_backbone, texts, tmp_path):
     known = texts[:10]
-    build(backbone, known, tmp_path)
-    cache, encoded = build(backbone, texts, tmp_path)
+    build(cache_backbone, known, tmp_path)
+    cache, encoded = build(cache_backbone, texts, tmp_path)
     unique = len(set(texts))
     assert encoded == unique - 10 == cache.stats.encoded_here
     assert cache.stats.reused == 10 and cache.stats.hit_rate == pytest.approx(10 / unique)
     assert len(chunk_paths(cache_folders(tmp_path)[0])) == 2
-    assert_lookup_matches_backbone(cache, backbone, texts)  # rows from both chunks
+    assert_lookup_matches_backbone(cache, cache_backbone, texts)  # rows from both chunks
 
 
-def test_only_chunks_of_the_wanted_texts_are_loaded(backbone, texts, tmp_path, monkeypatch):
+def test_only_chunks_of_the_wanted_texts_are_loaded(cache_backbone, texts, tmp_path, monkeypatch):
     """One folder serves every data set encoded with a backbone: a run reads the tensors of its own texts only."""
     first, second = texts[:10], texts[20:30]
     assert not set(first) & set(second)
     loaded: list[str] = []
     load_file = store.load_file
     monkeypatch.setattr(store, "load_file", lambda path: loaded.append(Path(path).name) or load_file(path))
-    build(backbone, first, tmp_path)
+    build(cache_backbone, first, tmp_path)
     assert loaded == []  # what this run encoded is used from memory, not read back
-    build(backbone, second, tmp_path)
+    build(cache_backbone, second, tmp_path)
     assert loaded == []
-    cache, encoded = build(backbone, second, tmp_path)
+    cache, encoded = build(cache_backbone, second, tmp_path)
     assert encoded == 0 and len(loaded) == 1
-    assert_lookup_matches_backbone(cache, backbone, second)
+    assert_lookup_matches_backbone(cache, cache_backbone, second)
 
 
-def test_leftover_temporary_file_is_ignored(backbone, texts, tmp_path, caplog):
-    build(backbone, texts, tmp_path)
+def test_leftover_temporary_file_is_ignored(cache_backbone, texts, tmp_path, caplog):
+    build(cache_backbone, texts, tmp_path)
     folder = cache_folders(tmp_path)[0]
     leftover = folder / ".0123abcd-rank0.x1y2.tmp"  # what a crash during write_chunk leaves
     leftover.write_bytes(b"half a safetensors file")
     with caplog.at_level(logging.WARNING, logger="poolhead.cache"):
-        cache, encoded = build(backbone, texts, tmp_path)
+        cache, encoded = build(cache_backbone, texts, tmp_path)
     assert encoded == 0 and cache.stats.hit_rate == 1.0
     assert caplog.text == ""
-    assert_lookup_matches_backbone(cache, backbone, texts)
+    assert_lookup_matches_backbone(cache, cache_backbone, texts)
 
 
 def test_backbone_is_placed_on_its_device_outside_inference_mode(tiny_model_dir, texts, tmp_path, monkeypatch):
@@ -265,16 +229,16 @@ def test_cached_backbone_on_gpu_has_no_inference_tensors(tiny_model_dir, texts, 
     assert tensors[0].is_cuda and not any(t.is_inference() for t in tensors)
 
 
-def test_progress_bar_shows_only_when_asked(backbone, texts, tmp_path, capsys):
-    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "a", show_progress_bar=True)
+def test_progress_bar_shows_only_when_asked(cache_backbone, texts, tmp_path, capsys):
+    build_feature_cache(cache_backbone, texts, [LAST], cache_dir=tmp_path / "a", show_progress_bar=True)
     assert "caching features" in capsys.readouterr().err
-    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "b", show_progress_bar=False)
+    build_feature_cache(cache_backbone, texts, [LAST], cache_dir=tmp_path / "b", show_progress_bar=False)
     assert "caching features" not in capsys.readouterr().err
 
 
-def test_default_folder_comes_from_the_environment(backbone, texts, tmp_path, monkeypatch):
+def test_default_folder_comes_from_the_environment(cache_backbone, texts, tmp_path, monkeypatch):
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "env"))
-    build(backbone, texts, None)
+    build(cache_backbone, texts, None)
     assert len(chunk_paths(cache_folders(tmp_path / "env")[0])) == 1
 
 
@@ -318,7 +282,7 @@ def build_as_ranks(tiny_model_dir, texts, cache_dir, world_size: int = 2) -> lis
     return results
 
 
-def test_each_process_encodes_only_its_share(tiny_model_dir, backbone, texts, tmp_path):
+def test_each_process_encodes_only_its_share(tiny_model_dir, cache_backbone, texts, tmp_path):
     unique = len(set(texts))
     results = build_as_ranks(tiny_model_dir, texts, tmp_path)
     counts = [encoded for _, encoded in results]
@@ -327,19 +291,19 @@ def test_each_process_encodes_only_its_share(tiny_model_dir, backbone, texts, tm
     assert len(chunk_paths(cache_folders(tmp_path)[0])) == 2
     for cache, _ in results:
         assert cache.stats.hit_rate == 0.0
-        assert_lookup_matches_backbone(cache, backbone, texts)
+        assert_lookup_matches_backbone(cache, cache_backbone, texts)
 
 
-def test_processes_share_only_what_is_missing(tiny_model_dir, backbone, texts, tmp_path):
-    build(backbone, texts[:10], tmp_path)
+def test_processes_share_only_what_is_missing(tiny_model_dir, cache_backbone, texts, tmp_path):
+    build(cache_backbone, texts[:10], tmp_path)
     counts = [encoded for _, encoded in build_as_ranks(tiny_model_dir, texts, tmp_path)]
     assert sum(counts) == len(set(texts)) - 10 and max(counts) - min(counts) <= 1
 
 
-def test_missing_share_of_another_node_names_the_shared_filesystem(backbone, texts, tmp_path):
+def test_missing_share_of_another_node_names_the_shared_filesystem(cache_backbone, texts, tmp_path):
     """Rank 1 on another node wrote its share elsewhere: rank 0 must say why, not KeyError."""
     with pytest.raises(RuntimeError, match="shared by all nodes"):
-        build(backbone, texts, tmp_path, rank=0, world_size=2)
+        build(cache_backbone, texts, tmp_path, rank=0, world_size=2)
 
 
 # --- training -------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ and the features in memory, with one warning instead of a safetensors traceback.
 
 from __future__ import annotations
 
-import csv
 import errno
 import os
 import signal
@@ -14,18 +13,15 @@ import textwrap
 
 import pytest
 import torch
+from cache_fixtures import MAX_LENGTH, build, stsb_sentences, token_features
 from safetensors import SafetensorError
-from test_cache import EncodeCounter
 
-from poolhead.backbone import load_backbone
-from poolhead.cache import LAST, build_feature_cache
 from poolhead.cache.store import chunk_paths
 from poolhead.cache.writable import FeatureCacheNotSavedWarning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CHUNK_TEXTS = 8
-MAX_LENGTH = 32
 
 #: builds the cache in a child process that SIGKILLs itself when it starts encoding chunk KILL_AT + 1
 KILLED_BUILD = textwrap.dedent(
@@ -54,16 +50,9 @@ KILLED_BUILD = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def texts(data_dir) -> list[str]:
-    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[:15]
-    unique = list(dict.fromkeys([row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]))
+    unique = list(dict.fromkeys(stsb_sentences(data_dir, 15)))
     assert len(unique) > 3 * CHUNK_TEXTS
     return unique
-
-
-@pytest.fixture(scope="module")
-def backbone(tiny_model_dir):
-    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
 
 
 @pytest.fixture(autouse=True)
@@ -71,18 +60,8 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr("poolhead.cache.features.CHUNK_TEXTS", CHUNK_TEXTS, raising=False)
 
 
-def build(backbone, texts, cache_dir):
-    with EncodeCounter(backbone.model) as counter:
-        cache = build_feature_cache(backbone, texts, [LAST], cache_dir=cache_dir, show_progress_bar=False)
-    return cache, counter.sentences
-
-
-def token_features(cache, n):
-    return cache.lookup(torch.arange(n))[0]
-
-
 def test_a_build_killed_midway_keeps_its_finished_chunks_and_the_rerun_encodes_only_the_rest(
-    backbone, texts, tiny_model_dir, tmp_path
+    cache_backbone, texts, tiny_model_dir, tmp_path
 ):
     texts_file = tmp_path / "texts.txt"
     texts_file.write_text("\n".join(texts), encoding="utf-8")
@@ -99,10 +78,10 @@ def test_a_build_killed_midway_keeps_its_finished_chunks_and_the_rerun_encodes_o
     assert len(chunk_paths(folder)) == kill_at
     assert not [p for p in folder.iterdir() if p.suffix == ".tmp"]
 
-    cache, encoded = build(backbone, texts, cache_dir)
+    cache, encoded = build(cache_backbone, texts, cache_dir)
     assert cache.stats.reused == kill_at * CHUNK_TEXTS
     assert encoded == len(texts) - kill_at * CHUNK_TEXTS
-    reference, _ = build(backbone, texts, tmp_path / "uninterrupted")
+    reference, _ = build(cache_backbone, texts, tmp_path / "uninterrupted")
     torch.testing.assert_close(token_features(cache, len(texts)), token_features(reference, len(texts)))
 
 
@@ -112,11 +91,11 @@ def test_a_build_killed_midway_keeps_its_finished_chunks_and_the_rerun_encodes_o
     ids=["ENOSPC", "SafetensorError"],
 )
 def test_a_disk_full_midway_keeps_the_written_chunks_and_the_features_in_memory(
-    backbone, texts, tmp_path, monkeypatch, disk_full
+    cache_backbone, texts, tmp_path, monkeypatch, disk_full
 ):
     from safetensors.torch import save_file
 
-    reference, _ = build(backbone, texts, tmp_path / "reference")
+    reference, _ = build(cache_backbone, texts, tmp_path / "reference")
     saved = []
 
     def fills_after_one(tensors, path, metadata=None):
@@ -129,7 +108,7 @@ def test_a_disk_full_midway_keeps_the_written_chunks_and_the_features_in_memory(
 
     monkeypatch.setattr("poolhead.cache.store.save_file", fills_after_one)
     with pytest.warns(FeatureCacheNotSavedWarning, match="keeps its features in memory") as caught:
-        cache, encoded = build(backbone, texts, tmp_path / "cache")
+        cache, encoded = build(cache_backbone, texts, tmp_path / "cache")
     assert len([w for w in caught if issubclass(w.category, FeatureCacheNotSavedWarning)]) == 1
     assert encoded == len(texts)
     torch.testing.assert_close(token_features(cache, len(texts)), token_features(reference, len(texts)))
@@ -140,6 +119,6 @@ def test_a_disk_full_midway_keeps_the_written_chunks_and_the_features_in_memory(
     assert not [p for p in folder.iterdir() if p.suffix == ".tmp"]
     monkeypatch.undo()
     monkeypatch.setattr("poolhead.cache.features.CHUNK_TEXTS", CHUNK_TEXTS, raising=False)
-    again, encoded = build(backbone, texts, tmp_path / "cache")
+    again, encoded = build(cache_backbone, texts, tmp_path / "cache")
     assert again.stats.reused == CHUNK_TEXTS
     assert encoded == len(texts) - CHUNK_TEXTS

@@ -3,7 +3,6 @@ between processes instead of copied into each."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -14,27 +13,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from cache_fixtures import build, cache_folders, stsb_sentences
 from safetensors.torch import load_file as load_into_ram
 
-from poolhead.backbone import load_backbone
-from poolhead.cache import LAST, build_feature_cache
+from poolhead.cache import LAST
 from poolhead.cache.features import cache_key
 from poolhead.cache.store import Chunk, chunk_paths, find_rows, text_hashes, write_chunk
 
-MAX_LENGTH = 32
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @pytest.fixture(scope="module")
-def backbone(tiny_model_dir):
-    return load_backbone(tiny_model_dir, max_length=MAX_LENGTH)
-
-
-@pytest.fixture(scope="module")
 def texts(data_dir) -> list[str]:
-    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[:30]
-    return list(dict.fromkeys([row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]))
+    return list(dict.fromkeys(stsb_sentences(data_dir, 30)))
 
 
 def lookup_from_ram(folder: Path, texts: list[str], ids: torch.Tensor) -> torch.Tensor:
@@ -58,13 +49,13 @@ def lookup_from_ram(folder: Path, texts: list[str], ids: torch.Tensor) -> torch.
     return flat[torch.where(mask, starts[:, None] + positions[None, :], offsets[-1])].float()
 
 
-def test_lookups_through_the_memory_map_equal_the_in_ram_ones(backbone, texts, tmp_path):
+def test_lookups_through_the_memory_map_equal_the_in_ram_ones(cache_backbone, texts, tmp_path):
     # Two chunks (a partial cache, then the rest), read back by a later run: every lookup mapped.
-    build_feature_cache(backbone, texts[:15], [LAST], cache_dir=tmp_path, show_progress_bar=False)
-    build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path, show_progress_bar=False)
-    cache = build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path, show_progress_bar=False)
+    build(cache_backbone, texts[:15], tmp_path)
+    build(cache_backbone, texts, tmp_path)
+    cache, _ = build(cache_backbone, texts, tmp_path)
     assert cache.stats.hit_rate == 1.0 and len(cache.chunks) == 2
-    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (folder,) = cache_folders(tmp_path)
     maps = Path("/proc/self/maps").read_text()
     assert all(str(path) in maps for path in chunk_paths(folder))
     for ids in (torch.arange(len(texts)), torch.tensor([20, 3, 3, 0, len(texts) - 1]), torch.tensor([16])):
@@ -108,15 +99,15 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_a_cache_written_by_one_process_is_mapped_not_loaded_by_another(backbone, tiny_model_dir, tmp_path):
+def test_a_cache_written_by_one_process_is_mapped_not_loaded_by_another(cache_backbone, tiny_model_dir, tmp_path):
     """64 MiB of features written here; another process serves lookups from them with its anonymous
     (private) memory growing by a fraction of that: the pages are the file's, shared, not a copy;
     and after lookups over all of it, neither its resident nor its peak memory holds the file."""
-    count, tokens_each, hidden = 5000, 200, backbone.hidden_size
+    count, tokens_each, hidden = 5000, 200, cache_backbone.hidden_size
     texts = [f"synthetic sentence {i}" for i in range(count)]
     features = torch.randn(count * tokens_each, hidden, generator=torch.Generator().manual_seed(0)).half()
     offsets = torch.arange(count + 1, dtype=torch.long) * tokens_each
-    key_text = json.dumps(cache_key(backbone), sort_keys=True)
+    key_text = json.dumps(cache_key(cache_backbone), sort_keys=True)
     folder = tmp_path / "features" / hash_folder(key_text)
     path = write_chunk(folder, "synthetic", Chunk(texts=texts, layers={LAST: features}, offsets=offsets), key_text)
     assert path.stat().st_size > 60 * 2**20

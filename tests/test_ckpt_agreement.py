@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import saved_checkpoint
 from standins import tiny_model_folder
 
 from poolhead.cli import main
@@ -29,10 +29,7 @@ def attention_checkpoint(tmp_path) -> tuple[Path, str]:
     torch.manual_seed(3)
     backbone = tiny_model_folder(tmp_path / "backbone")
     model = PoolingModule(backbone=backbone, pooler="attention", pooler_kwargs={"num_heads": 2})
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "head.ckpt")
-    return tmp_path / "head.ckpt", backbone
+    return saved_checkpoint(model, tmp_path / "head.ckpt"), backbone
 
 
 def only_line(capsys) -> str:

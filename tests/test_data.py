@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from synthetic_pairs import LABEL_HEADER, write_rows
 from torch.utils.data import DistributedSampler
 
 from poolhead.backbone import load_backbone
@@ -17,15 +18,6 @@ from poolhead.data import LengthGroupedBatchSampler, SentencePairDataModule
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-def write_csv(folder: Path, name: str, rows: list[list], header=("sentence1", "sentence2", "score")) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / name, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return folder / name
 
 
 GOOD_ROWS = [
@@ -110,7 +102,7 @@ def test_msrp_gives_integer_labels(data_dir, tiny_model_dir):
 
 def test_max_length_matches_load_backbone_and_truncates(tmp_path, tiny_model_dir):
     folder = tmp_path / "pairs"
-    write_csv(folder, "train.csv", GOOD_ROWS)
+    write_rows(folder / "train.csv", GOOD_ROWS)
     data = SentencePairDataModule(str(folder / "train.csv"), tokenizer=tiny_model_dir)
     data.setup("test")
     assert data.max_length == load_backbone(tiny_model_dir).max_length
@@ -122,7 +114,7 @@ def test_max_length_matches_load_backbone_and_truncates(tmp_path, tiny_model_dir
 def test_tokenizer_object_and_missing_tokenizer(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
-    path = write_csv(tmp_path, "pairs.csv", GOOD_ROWS)
+    path = write_rows(tmp_path / "pairs.csv", GOOD_ROWS)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     data = SentencePairDataModule(str(path), tokenizer=tokenizer, batch_size=2)
     assert next(iter(data.test_dataloader()))["pair_ids"].tolist() == [0, 1]
@@ -192,7 +184,7 @@ def test_training_order_is_shuffled_and_seeded_evaluation_is_not(data_dir, tiny_
 
 
 def test_workers_persist(tmp_path, tiny_model_dir):
-    path = write_csv(tmp_path, "pairs.csv", GOOD_ROWS)
+    path = write_rows(tmp_path / "pairs.csv", GOOD_ROWS)
     data = SentencePairDataModule(str(path), tokenizer=tiny_model_dir, batch_size=4, num_workers=1)
     loader = data.test_dataloader()
     assert loader.persistent_workers and loader.num_workers == 1
@@ -280,8 +272,8 @@ def load(path: Path, tokenizer: str, stage: str = "test", **options) -> Sentence
 
 
 def test_missing_split_names_split_path_and_files(tmp_path, tiny_model_dir):
-    write_csv(tmp_path, "train.csv", GOOD_ROWS)
-    write_csv(tmp_path, "dev.csv", GOOD_ROWS)
+    write_rows(tmp_path / "train.csv", GOOD_ROWS)
+    write_rows(tmp_path / "dev.csv", GOOD_ROWS)
     expected = r"split 'validation' not found in .*\(files found: dev.csv, train.csv\); add validation.csv"
     with pytest.raises(FileNotFoundError, match=expected):
         load(tmp_path, tiny_model_dir, "fit")
@@ -289,7 +281,7 @@ def test_missing_split_names_split_path_and_files(tmp_path, tiny_model_dir):
 
 
 def test_missing_column_lists_found_columns_and_schema(tmp_path, tiny_model_dir):
-    path = write_csv(tmp_path, "test.csv", GOOD_ROWS, header=("sentence1", "text2", "score"))
+    path = write_rows(tmp_path / "test.csv", GOOD_ROWS, header=("sentence1", "text2", "score"))
     expected = (
         r"test.csv: missing column\(s\) sentence2; found columns sentence1, text2, score; "
         r"expected sentence1, sentence2 and either score"
@@ -299,7 +291,7 @@ def test_missing_column_lists_found_columns_and_schema(tmp_path, tiny_model_dir)
 
 
 def test_empty_sentences_raise_with_row_and_column(tmp_path, tiny_model_dir):
-    path = write_csv(tmp_path, "test.csv", [GOOD_ROWS[0], ["A cat.", "", 0.5], ["   ", "A dog.", 0.5]])
+    path = write_rows(tmp_path / "test.csv", [GOOD_ROWS[0], ["A cat.", "", 0.5], ["   ", "A dog.", 0.5]])
     expected = (
         r"test.csv: 2 empty or whitespace-only sentence\(s\): data row 2 column sentence2; "
         r"data row 3 column sentence1 \(data rows count from 1.*empty_sentences='skip'"
@@ -309,7 +301,7 @@ def test_empty_sentences_raise_with_row_and_column(tmp_path, tiny_model_dir):
 
 
 def test_empty_sentences_skip_drops_and_counts(tmp_path, tiny_model_dir):
-    path = write_csv(tmp_path, "test.csv", [GOOD_ROWS[0], ["A cat.", "", 0.5], ["   ", "A dog.", 0.5], GOOD_ROWS[1]])
+    path = write_rows(tmp_path / "test.csv", [GOOD_ROWS[0], ["A cat.", "", 0.5], ["   ", "A dog.", 0.5], GOOD_ROWS[1]])
     with pytest.warns(UserWarning, match="skipped 2 pair"):
         data = load(path, tiny_model_dir, empty_sentences="skip")
     assert data.dropped == {"test": 2}
@@ -320,14 +312,14 @@ def test_empty_sentences_skip_drops_and_counts(tmp_path, tiny_model_dir):
     ("score", "shown"), [("abc", "'abc'"), ("", "empty"), ("nan", "'nan'")], ids=["text", "empty", "nan"]
 )
 def test_scores_must_be_numbers(tmp_path, tiny_model_dir, score, shown):
-    path = write_csv(tmp_path, "test.csv", [GOOD_ROWS[0], GOOD_ROWS[1], ["A cat.", "A dog.", score]])
+    path = write_rows(tmp_path / "test.csv", [GOOD_ROWS[0], GOOD_ROWS[1], ["A cat.", "A dog.", score]])
     expected = rf"test.csv: column 'score' must hold numbers; 1 row\(s\) do not: data row 3 \({shown}\)"
     with pytest.raises(ValueError, match=expected):
         load(path, tiny_model_dir)
 
 
 def test_scores_outside_unit_interval_suggest_score_scale(tmp_path, tiny_model_dir):
-    path = write_csv(tmp_path, "test.csv", [["A cat.", "A dog.", 4.2], ["A man.", "A woman.", 0.5], ["A.", "B.", 5]])
+    path = write_rows(tmp_path / "test.csv", [["A cat.", "A dog.", 4.2], ["A man.", "A woman.", 0.5], ["A.", "B.", 5]])
     with pytest.raises(
         ValueError,
         match=r"must lie in \[0, 1\]; 2 row\(s\) do not: data row 1 \('4.2'\); data row 3 "
@@ -341,7 +333,7 @@ def test_scores_outside_unit_interval_suggest_score_scale(tmp_path, tiny_model_d
 @pytest.mark.parametrize(("label", "shown"), [("0.5", "'0.5'"), ("yes", "'yes'")])
 def test_labels_must_be_integer_classes(tmp_path, tiny_model_dir, label, shown):
     rows = [["A cat.", "A dog.", 1], ["A man.", "A woman.", label]]
-    path = write_csv(tmp_path, "test.csv", rows, header=("sentence1", "sentence2", "label"))
+    path = write_rows(tmp_path / "test.csv", rows, LABEL_HEADER)
     expected = rf"test.csv: column 'label' must hold integer classes.*data row 2 \({shown}\)"
     with pytest.raises(ValueError, match=expected):
         load(path, tiny_model_dir)

@@ -48,6 +48,7 @@ def build(tiny_model: str, data_dir: str):
 def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
     import lightning as L
     import torch
+    from quiet_fit import quiet_trainer
 
     torch.set_num_threads(1)
     L.seed_everything(0, verbose=False)
@@ -73,18 +74,8 @@ def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
             }
 
     recorder = Recorder()
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=WORLD_SIZE,
-        strategy="ddp",
-        max_epochs=1,
-        num_sanity_val_steps=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[recorder],
-        default_root_dir=out_dir,
+    trainer = quiet_trainer(
+        out_dir, devices=WORLD_SIZE, strategy="ddp", max_epochs=1, num_sanity_val_steps=0, callbacks=[recorder]
     )
     model, data = build(tiny_model, data_dir)
     trainer.fit(model, data)
@@ -102,8 +93,8 @@ def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
 
 
 def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_dir, data_dir, tmp_path, monkeypatch):
-    import lightning as L
     import pytest
+    from quiet_fit import quiet_trainer
 
     cache = {"POOLHEAD_CACHE_DIR": str(tmp_path / "feature-cache")}
     args = [tiny_model_dir, str(data_dir), str(tmp_path)]
@@ -126,7 +117,7 @@ def test_ddp_fit_gathers_negatives_and_validates_on_the_whole_split(tiny_model_d
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", cache["POOLHEAD_CACHE_DIR"])
     model = PoolingModule.load_from_checkpoint(tmp_path / "ddp.ckpt")
     _, data = build(tiny_model_dir, str(data_dir))
-    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    trainer = quiet_trainer(tmp_path)
     single = trainer.validate(model, data, verbose=False)[0]["val/spearman"]
     assert single == pytest.approx(ranks[0]["val_spearman"], abs=1e-4)
 

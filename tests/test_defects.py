@@ -78,8 +78,8 @@ def test_compare_limit_takes_a_seeded_random_subset_in_file_order(tmp_path):
 
 
 def test_export_reads_the_checkpoint_once(tiny_model_dir, tmp_path, monkeypatch):
-    import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
+    from quiet_fit import saved_checkpoint
 
     from poolhead.export import export_checkpoint
     from poolhead.training.module import PoolingModule
@@ -87,10 +87,7 @@ def test_export_reads_the_checkpoint_once(tiny_model_dir, tmp_path, monkeypatch)
     model = PoolingModule(tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     callback = ModelCheckpoint(monitor="val/spearman", mode="max")
     callback.best_model_score = torch.tensor(71.25)
-    trainer = L.Trainer(logger=False, callbacks=[callback], enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    checkpoint = tmp_path / "best.ckpt"
-    trainer.save_checkpoint(checkpoint)
+    checkpoint = saved_checkpoint(model, tmp_path / "best.ckpt", callbacks=[callback], enable_checkpointing=True)
     reads = []
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda *args, **kwargs: reads.append(1) or real_load(*args, **kwargs))

@@ -8,19 +8,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from standins import tiny_attention_export
 
 from poolhead import Encoder
 from poolhead.backbone import load_backbone
 from poolhead.errors import UserError
 from poolhead.evaluation.models import load_model_for_eval
-from poolhead.export import export_sentence_transformer, load_sentence_transformer, with_pooler
+from poolhead.export import load_sentence_transformer, with_pooler
 
 
 @pytest.fixture(scope="module")
 def export(tiny_model_dir, tmp_path_factory) -> Path:
-    return export_sentence_transformer(
-        tiny_model_dir, {"name": "attention", "num_heads": 2}, tmp_path_factory.mktemp("export") / "model"
-    )
+    return tiny_attention_export(tiny_model_dir, tmp_path_factory.mktemp("export") / "model")
 
 
 def edit_json(path: Path, change) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import saved_checkpoint
 
 from poolhead.cli import main
 from poolhead.training.checkpoints import read_checkpoint
@@ -57,10 +57,8 @@ def test_a_checkpoint_with_nan_weights_is_never_written(tiny_model_dir, tmp_path
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     poison(model.pooler)
     callbacks = model.configure_callbacks()  # what fit adds to the trainer's callbacks
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=callbacks)
-    trainer.strategy.connect(model)
     with pytest.raises(ValueError, match="pooler.scorer.weight"):
-        trainer.save_checkpoint(tmp_path / "nan.ckpt")
+        saved_checkpoint(model, tmp_path / "nan.ckpt", callbacks=callbacks)
     assert not (tmp_path / "nan.ckpt").exists()
 
 
@@ -138,10 +136,8 @@ def test_predict_refuses_nan_weights_and_nan_embeddings(nan_export, overflowing_
 def test_export_and_push_refuse_nan_weights(tiny_model_dir, nan_export, tmp_path, capsys, monkeypatch):
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2})
     poison(model.pooler)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    checkpoint = tmp_path / "diverged.ckpt"
-    trainer.save_checkpoint(checkpoint)  # a plain Trainer, as checkpoints written before the fit refused them
+    # written without the fit's callbacks, as checkpoints were before the fit refused them
+    checkpoint = saved_checkpoint(model, tmp_path / "diverged.ckpt")
     assert main(["export", str(checkpoint), str(tmp_path / "out")]) == 2
     line = only_line(capsys)
     assert f"checkpoint {checkpoint} holds NaN or infinite weights ('pooler.scorer.weight')" in line

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import HfApi, ModelCard
 from quiet_fit import saved_checkpoint
+from standins import tiny_attention_export
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,9 +39,7 @@ class RecordedHub:
 
 @pytest.fixture
 def attention_export(tiny_model_dir, tmp_path) -> Path:
-    from poolhead.export import export_sentence_transformer
-
-    return export_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2}, tmp_path / "export")
+    return tiny_attention_export(tiny_model_dir, tmp_path / "export")
 
 
 def test_export_card_follows_sentence_transformers_and_names_a_local_base_model(attention_export, tiny_model_dir):

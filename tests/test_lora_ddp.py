@@ -22,6 +22,7 @@ LORA = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["query", "value"]
 def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
     import lightning as L
     import torch
+    from quiet_fit import quiet_trainer
 
     from poolhead import PoolingModule, SentencePairDataModule
     from poolhead.training.lora import is_adapter_key
@@ -43,18 +44,8 @@ def run_ddp_job(tiny_model: str, data_dir: str, out_dir: str) -> None:
     data = SentencePairDataModule(
         os.path.join(data_dir, "stsb"), tokenizer=tiny_model, max_length=32, batch_size=8, limit_train_pairs=48
     )
-    trainer = L.Trainer(
-        accelerator="cpu",
-        devices=WORLD_SIZE,
-        strategy="ddp",
-        precision="bf16-mixed",
-        max_epochs=1,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=out_dir,
+    trainer = quiet_trainer(
+        out_dir, devices=WORLD_SIZE, strategy="ddp", precision="bf16-mixed", max_epochs=1, limit_val_batches=0
     )
     trainer.fit(model, data)
     trainer.save_checkpoint(os.path.join(out_dir, "lora.ckpt"))

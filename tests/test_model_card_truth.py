@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
+from quiet_fit import saved_checkpoint
 
 from poolhead.cli import main
 from poolhead.training.module import PoolingModule
@@ -18,9 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def checkpoint_of_a_fit(tiny_model_dir: str, path: Path, data: dict, **hparams) -> Path:
     """A head checkpoint carrying the data module's hyperparameters, as ``poolhead fit`` writes it."""
     model = PoolingModule(backbone=tiny_model_dir, pooler="attention", pooler_kwargs={"num_heads": 2}, **hparams)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(path)
+    saved_checkpoint(model, path)
     checkpoint = torch.load(path, weights_only=True)
     checkpoint["datamodule_hyper_parameters"] = data
     torch.save(checkpoint, path)

@@ -63,6 +63,7 @@ def fit_node(tiny_model: str, data_dir: str, out: str) -> None:
     """One node of a fit: which training pairs it saw, and a hash of its weights at the end."""
     import lightning as L
     import torch
+    from quiet_fit import quiet_trainer
 
     from poolhead.data import SentencePairDataModule
     from poolhead.training.module import PoolingModule
@@ -80,10 +81,7 @@ def fit_node(tiny_model: str, data_dir: str, out: str) -> None:
         os.path.join(data_dir, "stsb"), tokenizer=tiny_model, batch_size=8, limit_train_pairs=TRAIN_PAIRS,
         validation_split=None, seed=0,
     )  # fmt: skip
-    trainer = L.Trainer(
-        accelerator="cpu", devices=1, num_nodes=NUM_NODES, strategy="ddp", max_epochs=1, logger=False,
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[SeenPairs()],
-    )  # fmt: skip
+    trainer = quiet_trainer(num_nodes=NUM_NODES, strategy="ddp", max_epochs=1, callbacks=[SeenPairs()])
     trainer.fit(model, data)
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):

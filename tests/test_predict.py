@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from ddp_job import launch_ddp_job
 from quiet_fit import saved_checkpoint
+from standins import tiny_attention_export
 
 NUM_TEXTS = 37  # odd: the second shard is shorter, and nothing may be repeated to even them out
 SHARD_SIZE = 19
@@ -28,10 +29,7 @@ TIMEOUT_S = 240
 
 @pytest.fixture(scope="module")
 def tiny_export(tiny_model_dir, tmp_path_factory) -> Path:
-    from poolhead.export import export_sentence_transformer
-
-    folder = tmp_path_factory.mktemp("predict") / "export"
-    return export_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2}, folder)
+    return tiny_attention_export(tiny_model_dir, tmp_path_factory.mktemp("predict") / "export")
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file, save_file
+from standins import tiny_attention_export
 from test_predict import NUM_TEXTS, SHARD_SIZE, corpus_csv, encode  # noqa: F401 (fixture)
 
 from poolhead.errors import UserValueError
@@ -20,9 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture
 def export(tiny_model_dir, tmp_path) -> Path:
-    from poolhead.export import export_sentence_transformer
-
-    return export_sentence_transformer(tiny_model_dir, {"name": "attention", "num_heads": 2}, tmp_path / "export")
+    return tiny_attention_export(tiny_model_dir, tmp_path / "export")
 
 
 def write_corpus(path: Path, texts: list[str]) -> Path:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from synthetic_pairs import LABEL_HEADER, write_rows
 from test_user_errors import the_error as one_error_line  # the one check of a command's error line
 
 from poolhead.cli import main
@@ -15,13 +15,6 @@ from poolhead.data import SentencePairDataModule
 from poolhead.errors import UserValueError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def write_pairs(path: Path, rows: list[tuple]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("sentence1", "sentence2", "score"), *rows])
-    return path
 
 
 def pairs(count: int, start: int = 0) -> list[tuple]:
@@ -37,7 +30,7 @@ def predict(source: Path, tmp_path: Path, *options: str) -> int:
 @pytest.mark.parametrize("invisible", ["\u200b", "\u200b\u200c\u200d", "\ufeff \u2060"])
 def test_a_sentence_of_zero_width_characters_is_treated_as_empty(tmp_path, tiny_model_dir, invisible):
     folder = tmp_path / "data"
-    write_pairs(folder / "train.csv", [*pairs(6), (invisible, "a visible sentence", 0.5)])
+    write_rows(folder / "train.csv", [*pairs(6), (invisible, "a visible sentence", 0.5)])
     data = SentencePairDataModule(str(folder), tokenizer=tiny_model_dir, validation_split=None)
     with pytest.raises(UserValueError, match=r"1 empty or whitespace-only sentence\(s\): data row 7 column sentence1"):
         data.setup("fit")
@@ -74,11 +67,9 @@ def test_predict_refuses_an_input_without_rows_in_one_sentence(tmp_path, capsys)
 
 def test_a_mixture_member_with_one_positive_pair_is_refused(tmp_path, tiny_model_dir):
     many, one = tmp_path / "many", tmp_path / "one"
-    write_pairs(many / "train.csv", pairs(8))
-    (one / "train.csv").parent.mkdir()
+    write_rows(many / "train.csv", pairs(8))
     rows = [("a cat sleeps", "a cat is sleeping", 1), *[(f"text {i}", f"other {i}", 0) for i in range(5)]]
-    with open(one / "train.csv", "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("sentence1", "sentence2", "label"), *rows])
+    write_rows(one / "train.csv", rows, LABEL_HEADER)
     mixture = [{"path": str(many)}, {"path": str(one), "positives_only": True, "loss": "in_batch_negatives"}]
     data = SentencePairDataModule(datasets=mixture, tokenizer=tiny_model_dir, validation_split=None)
     with pytest.raises(UserValueError, match=r"dataset 'one': its training split .* has 1 pair\(s\) labelled 1"):
@@ -117,7 +108,7 @@ def test_a_bad_trainer_number_is_one_sentence(option, value, tiny_model_dir, tmp
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
     monkeypatch.setattr("sys.argv", ["poolhead"])
     folder = tmp_path / "scores"
-    write_pairs(folder / "train.csv", pairs(8))
+    write_rows(folder / "train.csv", pairs(8))
     argv = ["fit", f"--model.backbone={tiny_model_dir}", f"--data.path={folder}", "--data.validation_split=null",
             "--trainer.accelerator=cpu", f"--trainer.default_root_dir={tmp_path}", "--trainer.logger=false",
             f"--trainer.{option}={value}"]  # fmt: skip

@@ -4,12 +4,12 @@ their tracebacks, and POOLHEAD_DEBUG=1 shows a user error's too."""
 
 from __future__ import annotations
 
-import csv
 import importlib
 from pathlib import Path
 
 import pytest
 import torch
+from synthetic_pairs import LABEL_HEADER, write_rows
 
 import poolhead
 from poolhead.cli import main
@@ -24,14 +24,6 @@ def quiet_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
     monkeypatch.setattr("sys.argv", ["poolhead"])
     monkeypatch.delenv("POOLHEAD_DEBUG", raising=False)
-
-
-def write_pairs(path: Path, rows: list[tuple], header: str = "sentence1,sentence2,score") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        handle.write(header + "\n")
-        csv.writer(handle).writerows(rows)
-    return path
 
 
 def pairs(count: int, label: bool = False, scale: float = 1.0) -> list[tuple]:
@@ -58,8 +50,8 @@ def fit(tiny_model_dir: str, data: Path, *extra: str, tmp_path: Path) -> int:
 @pytest.fixture
 def score_data(tmp_path) -> Path:
     folder = tmp_path / "scores"
-    write_pairs(folder / "train.csv", pairs(24))
-    write_pairs(folder / "validation.csv", pairs(16))
+    write_rows(folder / "train.csv", pairs(24))
+    write_rows(folder / "validation.csv", pairs(16))
     return folder
 
 
@@ -85,8 +77,8 @@ def test_a_bad_option_is_one_line(option, expected, tiny_model_dir, score_data, 
 
 def test_a_one_pair_training_file_is_refused(tiny_model_dir, tmp_path, capsys):
     folder = tmp_path / "one"
-    write_pairs(folder / "train.csv", pairs(1))
-    write_pairs(folder / "validation.csv", pairs(8))
+    write_rows(folder / "train.csv", pairs(1))
+    write_rows(folder / "validation.csv", pairs(8))
     assert fit(tiny_model_dir, folder, tmp_path=tmp_path) == 2
     assert "has 1 pair(s); training needs at least 2" in the_error(capsys, "fit")
 
@@ -115,8 +107,8 @@ def test_a_malformed_jsonl_line_is_named(tiny_model_dir, tmp_path):
 
 def test_zero_to_one_scores_under_score_scale_5_are_refused(tiny_model_dir, tmp_path):
     folder = tmp_path / "mixed"
-    write_pairs(folder / "train.csv", pairs(16, scale=5.0))
-    write_pairs(folder / "validation.csv", pairs(16))  # already 0-1: dividing by 5 would be silently wrong
+    write_rows(folder / "train.csv", pairs(16, scale=5.0))
+    write_rows(folder / "validation.csv", pairs(16))  # already 0-1: dividing by 5 would be silently wrong
     data = SentencePairDataModule(str(folder), tokenizer=tiny_model_dir, score_scale=5.0)
     with pytest.raises(UserError, match=r"validation.csv: every score already lies in \[0, 1\]"):
         data.setup("fit")
@@ -132,18 +124,18 @@ def test_an_additive_float_mask_is_refused_not_binarised():
 
 def test_compare_refuses_one_class_labels_and_too_few_pairs(tiny_model_dir, tmp_path, capsys):
     base = ["compare", "--model", tiny_model_dir, "--strategy", "mean", "--no-progress", "--output", str(tmp_path)]
-    one_class = write_pairs(tmp_path / "one.csv", [(a, b, 1) for a, b, _ in pairs(20)], "sentence1,sentence2,label")
+    one_class = write_rows(tmp_path / "one.csv", [(a, b, 1) for a, b, _ in pairs(20)], LABEL_HEADER)
     assert main([*base, "--data", str(one_class)]) == 2
     assert "every test pair has label 1" in the_error(capsys, "compare")
-    assert main([*base, "--data", str(write_pairs(tmp_path / "three.csv", pairs(3)))]) == 2
+    assert main([*base, "--data", str(write_rows(tmp_path / "three.csv", pairs(3)))]) == 2
     assert "has 3 test pair(s); a comparison needs at least 10" in the_error(capsys, "compare")
-    assert main([*base, "--data", str(write_pairs(tmp_path / "ok.csv", pairs(12))), "--batch-size", "0"]) == 2
+    assert main([*base, "--data", str(write_rows(tmp_path / "ok.csv", pairs(12))), "--batch-size", "0"]) == 2
     assert "batch size must be at least 1" in the_error(capsys, "compare")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_is_one_line(tiny_model_dir, tmp_path, capsys):
-    data = write_pairs(tmp_path / "ok.csv", pairs(12))
+    data = write_rows(tmp_path / "ok.csv", pairs(12))
     assert (
         main(["compare", "--model", tiny_model_dir, "--data", str(data), "--output", str(tmp_path), "--device", "cuda"])
         == 2
@@ -165,6 +157,23 @@ def test_debug_flag_shows_the_traceback_and_bugs_keep_theirs(tiny_model_dir, sco
     monkeypatch.setattr(importlib.import_module("poolhead.evaluation.compare"), "compare", bug)
     with pytest.raises(ValueError, match="a bug"):
         main(["compare", "--model", tiny_model_dir, "--data", str(score_data), "--output", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["predict", "--model", "m", "--input", "in.csv", "--output", "{file}"], ["push", "{empty}", "my-org/tiny"]],
+    ids=["predict", "push"],
+)
+def test_predict_and_push_leave_user_errors_to_the_command_line(argv, tmp_path, monkeypatch, capsys):
+    """Reported once by cli.main, as every command's: one line, and the traceback with POOLHEAD_DEBUG=1."""
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "empty").mkdir()
+    argv = [arg.format(file=tmp_path / "a-file", empty=tmp_path / "empty") for arg in argv]
+    assert main(argv) == 2
+    the_error(capsys, argv[0])
+    monkeypatch.setenv("POOLHEAD_DEBUG", "1")
+    with pytest.raises(UserError):
+        main(argv)
 
 
 @pytest.mark.parametrize(

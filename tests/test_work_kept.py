@@ -4,14 +4,13 @@ features in memory (or, under DDP, fails before encoding), and label data with t
 
 from __future__ import annotations
 
-import csv
 import errno
 
 import pytest
 import torch
-from test_cache import EncodeCounter
+from cache_fixtures import EncodeCounter, build, stsb_sentences, token_features
+from synthetic_pairs import LABEL_HEADER, write_rows
 
-from poolhead.backbone import load_backbone
 from poolhead.cache import LAST, build_feature_cache
 from poolhead.cache.writable import FeatureCacheNotSavedWarning
 from poolhead.cli import main
@@ -22,52 +21,35 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def texts(data_dir) -> list[str]:
-    with open(data_dir / "stsb" / "train.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))[:20]
-    return [row["sentence1"] for row in rows] + [row["sentence2"] for row in rows]
+    return stsb_sentences(data_dir, 20)
 
 
-@pytest.fixture(scope="module")
-def backbone(tiny_model_dir):
-    return load_backbone(tiny_model_dir, max_length=32)
-
-
-def build(backbone, texts, cache_dir, **kwargs):
-    with EncodeCounter(backbone.model) as counter:
-        cache = build_feature_cache(backbone, texts, [LAST], cache_dir=cache_dir, show_progress_bar=False, **kwargs)
-    return cache, counter.sentences
-
-
-def features(cache, n):
-    return cache.lookup(torch.arange(n))
-
-
-def test_a_cache_folder_that_cannot_be_made_keeps_features_in_memory(backbone, texts, tmp_path):
+def test_a_cache_folder_that_cannot_be_made_keeps_features_in_memory(cache_backbone, texts, tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
-    reference, _ = build(backbone, texts, tmp_path / "ok")
+    reference, _ = build(cache_backbone, texts, tmp_path / "ok")
     with pytest.warns(FeatureCacheNotSavedWarning, match="keeps its features in memory"):
-        cache, encoded = build(backbone, texts, tmp_path / "a-file" / "cache")
+        cache, encoded = build(cache_backbone, texts, tmp_path / "a-file" / "cache")
     assert encoded == len(set(texts))  # one pass, not thrown away
-    torch.testing.assert_close(features(cache, len(texts))[0], features(reference, len(texts))[0])
+    torch.testing.assert_close(token_features(cache, len(texts)), token_features(reference, len(texts)))
 
 
-def test_a_full_disk_after_encoding_keeps_features_in_memory(backbone, texts, tmp_path, monkeypatch):
+def test_a_full_disk_after_encoding_keeps_features_in_memory(cache_backbone, texts, tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr("poolhead.cache.writable.write_chunk", full)
     with pytest.warns(FeatureCacheNotSavedWarning, match="No space left on device"):
-        cache, encoded = build(backbone, texts, tmp_path / "full")
+        cache, encoded = build(cache_backbone, texts, tmp_path / "full")
     assert encoded == len(set(texts))
-    assert features(cache, len(texts))[0].abs().sum() > 0
+    assert token_features(cache, len(texts)).abs().sum() > 0
 
 
-def test_under_ddp_an_unwritable_folder_fails_before_encoding(backbone, texts, tmp_path):
+def test_under_ddp_an_unwritable_folder_fails_before_encoding(cache_backbone, texts, tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(UserError, match="share their features through it"):
-        build(backbone, texts, tmp_path / "a-file" / "cache", rank=0, world_size=2)
-    with EncodeCounter(backbone.model) as counter, pytest.raises(UserError):
-        build_feature_cache(backbone, texts, [LAST], cache_dir=tmp_path / "a-file" / "c", world_size=2)
+        build(cache_backbone, texts, tmp_path / "a-file" / "cache", rank=0, world_size=2)
+    with EncodeCounter(cache_backbone.model) as counter, pytest.raises(UserError):
+        build_feature_cache(cache_backbone, texts, [LAST], cache_dir=tmp_path / "a-file" / "c", world_size=2)
     assert counter.sentences == 0
 
 
@@ -75,12 +57,9 @@ def test_label_data_with_the_default_monitors_checkpoints_on_accuracy(tiny_model
     monkeypatch.setenv("POOLHEAD_CACHE_DIR", str(tmp_path / "feature-cache"))
     monkeypatch.setattr("sys.argv", ["poolhead"])
     folder = tmp_path / "labels"
-    folder.mkdir()
     for split, count in (("train", 32), ("validation", 16)):
-        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["sentence1", "sentence2", "label"])
-            writer.writerows((f"a cat {i}", f"a {'cat' if i % 2 else 'dog'} {i}", i % 2) for i in range(count))
+        rows = [(f"a cat {i}", f"a {'cat' if i % 2 else 'dog'} {i}", i % 2) for i in range(count)]
+        write_rows(folder / f"{split}.csv", rows, LABEL_HEADER)
     runs = tmp_path / "runs"
     args = ["fit", f"--model.backbone={tiny_model_dir}", "--model.loss=pair_classification",
             "--model.pooler_kwargs={num_heads: 2}", f"--data.path={folder}", "--data.batch_size=16",

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from poolhead.commands import check_output_folder
+from poolhead.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             **options,
         )
-    except (OSError, ValueError, ImportError) as error:
+    except UserError:
+        raise  # cli.main reports it, once (with its traceback under POOLHEAD_DEBUG=1)
+    except (OSError, ValueError, ImportError) as error:  # a library's error about the input, e.g. a hub dataset's
         print(f"poolhead predict: error: {error}", file=sys.stderr)
         return 2
     state = "complete" if manifest["complete"] else "incomplete (run the same command again to finish)"

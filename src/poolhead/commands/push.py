@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from poolhead.errors import UserError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="the folder poolhead export wrote")
@@ -22,6 +24,8 @@ def push(folder, repo_id: str, args: argparse.Namespace, command: str) -> int:
 
     try:
         url = push_to_hub(folder, repo_id, private=args.private, commit_message=args.commit_message)
+    except UserError:
+        raise  # cli.main reports it, once (with its traceback under POOLHEAD_DEBUG=1)
     except (OSError, ValueError) as error:  # huggingface_hub's HTTP and auth errors are OSErrors
         print(f"poolhead {command}: error: {error}", file=sys.stderr)
         return 2
