@@ -21,6 +21,7 @@ from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
+from poolhead.training.finite import check_finite_weights
 
 #: The file name CODE_TYPE gives the module wrapping the pooling code inside CODE_FOLDER.
 CODE_MODULE_FILE = CODE_TYPE.removeprefix(f"{CODE_FOLDER}/").rpartition(".")[0] + ".py"
@@ -102,6 +103,8 @@ def save_sentence_transformer(
     out_dir = Path(out_dir).resolve()  # "." has no name to build the partial folder's from
     check_out_dir(out_dir, overwrite)
     check_model_max_seq_length(model)
+    # The CLI checks the checkpoint; this catches a NaN head handed in from Python, before any file is written.
+    check_finite_weights(model.state_dict(), f"the model to export to {out_dir}")
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
