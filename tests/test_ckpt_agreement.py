@@ -85,6 +85,26 @@ def test_a_config_naming_another_backbone_or_loss_is_refused(
     assert "'cosent'" in only_line(capsys)
 
 
+def test_an_option_given_at_its_default_value_is_compared_with_the_checkpoint(data_dir, tmp_path, capsys):
+    backbone = tiny_model_folder(tmp_path / "backbone")
+    model = PoolingModule(backbone=backbone, pooler="attention", pooler_kwargs={"num_heads": 2}, loss="cosine_mse")
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "mse.ckpt")
+    ckpt = f"--ckpt_path={tmp_path / 'mse.ckpt'}"
+    # cosent is PoolingModule's default loss: naming it, in a config file or typed, still says which loss is meant.
+    default_loss = write_config(tmp_path, f"  backbone: {backbone}\n  loss: cosent\n")
+    assert main(test_command(default_loss, data_dir, tmp_path, ckpt)) == 2
+    assert "model.loss 'cosine_mse' but the config sets 'cosent'" in only_line(capsys)
+    plain = write_config(tmp_path, f"  backbone: {backbone}\n")
+    assert main(test_command(plain, data_dir, tmp_path, ckpt, "--model.loss=cosent")) == 2
+    assert "model.loss 'cosine_mse' but the config sets 'cosent'" in only_line(capsys)
+    # The other direction: the checkpoint's own value, given explicitly, is scored; so is an option given nowhere.
+    same = write_config(tmp_path, f"  backbone: {backbone}\n  loss: cosine_mse\n")
+    assert main(test_command(same, data_dir, tmp_path, ckpt)) == 0
+    assert main(test_command(plain, data_dir, tmp_path, ckpt)) == 0
+
+
 def test_a_typed_backbone_of_another_hidden_size_is_named_as_such(
     attention_checkpoint, minilm_path, data_dir, tmp_path, capsys
 ):

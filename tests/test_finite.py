@@ -73,12 +73,18 @@ def head_filled_with(value: float):
 
 @pytest.fixture(scope="module")
 def nan_export(tiny_model_dir, tmp_path_factory) -> Path:
-    """An export of a head whose weights are NaN (a diverged fit exported before poolhead refused it)."""
+    """An export of a head whose weights are NaN (a diverged fit exported before poolhead refused it).
+
+    Export refuses NaN weights now, so a finite head is exported and its weights file poisoned after.
+    """
+    from safetensors.torch import load_file, save_file
+
     from poolhead.export import export_sentence_transformer
 
-    return export_sentence_transformer(
-        tiny_model_dir, head_filled_with(float("nan")), tmp_path_factory.mktemp("e") / "nan"
-    )
+    folder = export_sentence_transformer(tiny_model_dir, head_filled_with(0.5), tmp_path_factory.mktemp("e") / "nan")
+    (weights,) = [path for path in folder.glob("*/model.safetensors")]  # the head's; the backbone's is at the top
+    save_file({name: torch.full_like(t, float("nan")) for name, t in load_file(weights).items()}, weights)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +157,15 @@ def test_export_and_push_refuse_nan_weights(tiny_model_dir, nan_export, tmp_path
     assert main(["push", str(nan_export), "my-org/diverged"]) == 2
     line = only_line(capsys)
     assert f"of export {nan_export} holds NaN or infinite weights" in line and uploads == []
+
+
+def test_the_python_export_of_a_nan_head_is_refused_and_leaves_no_folder(tiny_model_dir, tmp_path):
+    from poolhead.errors import UserValueError
+    from poolhead.export import export_sentence_transformer
+
+    with pytest.raises(UserValueError, match=r"holds NaN or infinite weights \(.*scorer\.weight"):
+        export_sentence_transformer(tiny_model_dir, head_filled_with(float("nan")), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its partial twin
 
 
 def test_push_refuses_a_nan_score_in_the_compare_results(overflowing_export, tmp_path, capsys, monkeypatch):

@@ -61,6 +61,29 @@ def test_a_changed_precision_is_refused_by_name(export, corpus_csv, tmp_path):  
         encode(export, corpus_csv[0], out, precision="bf16-mixed")
 
 
+@pytest.mark.parametrize(("first", "rerun"), [("32", "32-true"), ("32-true", 32), (None, "32")])
+def test_two_spellings_of_one_precision_resume_the_output(export, corpus_csv, tmp_path, first, rerun):  # noqa: F811
+    out = tmp_path / "out"
+    manifest = encode(export, corpus_csv[0], out, **({"precision": first} if first else {}))
+    assert manifest["settings"]["precision"] == "32-true"  # Lightning's one spelling is recorded
+    (out / manifest["shards"][1]["file"]).unlink()  # a run stopped after its first shard
+    first_shard = out / manifest["shards"][0]["file"]
+    written = first_shard.stat().st_mtime_ns
+    assert encode(export, corpus_csv[0], out, precision=rerun)["complete"]
+    assert first_shard.stat().st_mtime_ns == written  # resumed, not redone
+
+
+def test_a_manifest_written_with_precision_32_resumes_as_32_true(export, corpus_csv, tmp_path):  # noqa: F811
+    from poolhead.corpus.writer import read_manifest, write_manifest
+
+    out = tmp_path / "out"
+    manifest = encode(export, corpus_csv[0], out)
+    old = read_manifest(out)
+    write_manifest(out, {**old, "settings": {**old["settings"], "precision": "32"}, "complete": False})
+    (out / manifest["shards"][1]["file"]).unlink()
+    assert encode(export, corpus_csv[0], out, precision="32-true")["complete"]
+
+
 def test_the_same_model_and_texts_under_new_paths_resume_the_output(export, corpus_csv, tmp_path):  # noqa: F811
     from poolhead.corpus import read_embeddings
 

@@ -6,6 +6,7 @@ it did not train with."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,4 +106,20 @@ def test_resuming_with_another_option_is_refused_by_name(tiny_model_dir, data_di
     assert "data.batch_size is 4 now but 8 in" in capsys.readouterr().err
     # What cannot change results may differ: here, the workers that load batches and where features are cached.
     assert main([*resume, "--data.num_workers", "0", "--model.cache_dir", str(tmp_path / "elsewhere")]) == 0
+    assert last_checkpoint()["global_step"] == 2 * STEPS_PER_EPOCH
+
+
+def test_resuming_from_a_checkpoint_file_compares_a_config_value_that_is_the_default(
+    tiny_model_dir, data_dir, tmp_path, capsys
+):
+    trained = write_config(tmp_path, tiny_model_dir, data_dir, lr=1e-2)
+    assert main(["fit", "--config", str(trained), "--trainer.max_epochs", "1"]) == 0
+    checkpoint = str(RUN / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+    # 1e-3 is PoolingModule's default lr: the config names it, so the checkpoint's 1e-2 may not replace it.
+    default_lr = Path(shutil.copy(write_config(tmp_path, tiny_model_dir, data_dir, lr=1e-3), tmp_path / "d.yaml"))
+    assert main(["fit", "--config", str(default_lr), "--trainer.max_epochs", "2", "--ckpt_path", checkpoint]) == 2
+    assert "model.lr is 0.001 now but 0.01 in" in capsys.readouterr().err
+    resumed = write_config(tmp_path, tiny_model_dir, data_dir, lr=1e-2)  # the other direction: the same value
+    assert main(["fit", "--config", str(resumed), "--trainer.max_epochs", "2", "--ckpt_path", checkpoint]) == 0
     assert last_checkpoint()["global_step"] == 2 * STEPS_PER_EPOCH

@@ -143,7 +143,7 @@ def load_backbone(model_name_or_path: str, max_length: int | None = None) -> Bac
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModel.from_pretrained(folder)
     check_tokenizer_fits(tokenizer, model, folder)
-    limits = [sbert_max_length, tokenizer.model_max_length, getattr(model.config, "max_position_embeddings", None)]
+    limits = [sbert_max_length, tokenizer.model_max_length, usable_positions(model.config)]
     max_length = resolve_max_length(max_length, limits)
     check_position_limit(max_length, model.config, str(model_name_or_path))
     return Backbone(model=model, tokenizer=tokenizer, max_length=max_length, name_or_path=str(model_name_or_path))
@@ -203,13 +203,25 @@ def hub_errors_as_one_line(name: str) -> Iterator[None]:
 OFFSET_POSITION_MODELS = ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "data2vec-text")
 
 
-def check_position_limit(max_length: int, config: Any, name: str) -> None:
-    """Refuse ``max_length`` beyond the backbone's position embeddings (an index error inside the model)."""
+def usable_positions(config: Any) -> int | None:
+    """How many tokens the backbone can embed: its position embeddings, less RoBERTa's offset.
+
+    transformers numbers RoBERTa-style positions from ``padding_idx + 1`` (``create_position_ids_from_input_ids``),
+    so the last ``pad_token_id + 1`` rows of the table are never reached by a text. None when the config sets no limit.
+    """
     positions = getattr(config, "max_position_embeddings", None)
-    if not positions:
-        return
+    if not positions or positions < 0:  # xlnet's -1: no limit
+        return None
     if getattr(config, "model_type", None) in OFFSET_POSITION_MODELS:
         positions -= (getattr(config, "pad_token_id", None) or 0) + 1
+    return positions
+
+
+def check_position_limit(max_length: int, config: Any, name: str) -> None:
+    """Refuse ``max_length`` beyond the backbone's position embeddings (an index error inside the model)."""
+    positions = usable_positions(config)
+    if positions is None:
+        return
     if max_length > positions:
         raise UserValueError(
             f"max_length={max_length} is more than backbone {name!r} can take ({positions} positions); "

@@ -88,6 +88,9 @@ class PoolheadCLI(LightningCLI):
         typed = args if isinstance(args, list) else sys.argv[1:] if args is None else []
         #: model options typed on the command line: they win over a --ckpt_path checkpoint's
         self.typed_model_options = {a.split("=")[0].split(".")[1] for a in typed if a.startswith("--model.")}
+        #: model options given at all, typed or in a config file: compared with a --ckpt_path checkpoint's even
+        #: at their default value (only options given nowhere are the checkpoint's to fill in)
+        self.given_model_options = self.typed_model_options | configured_model_options(typed)
         super().parse_arguments(parser, args)
 
     def _parse_ckpt_path(self) -> None:
@@ -102,8 +105,10 @@ class PoolheadCLI(LightningCLI):
         # model_options: plain values only (no class path to import, no cache_dir to write to).
         hparams = model_options(read_checkpoint(ckpt_path), ckpt_path)
         model = self.config[subcommand]["model"]
-        check_config_matches_checkpoint(model.as_dict(), hparams, self.typed_model_options, ckpt_path)
-        for key in self.typed_model_options:
+        check_config_matches_checkpoint(
+            model.as_dict(), hparams, self.typed_model_options, ckpt_path, given=self.given_model_options
+        )
+        for key in self.given_model_options:  # a given option is compared (fit: check_resumed_options), not replaced
             hparams.pop(key, None)
         if hparams:
             self.config = self.parser.parse_object({subcommand: {"model": hparams}}, self.config)
@@ -131,6 +136,22 @@ class PoolheadCLI(LightningCLI):
             if stoppers:
                 self.trainer.callbacks = [c for c in self.trainer.callbacks if c not in stoppers]
                 rank_zero_info("no validation in this run: early stopping is off, every epoch runs")
+
+
+def configured_model_options(argv: list[str]) -> set[str]:
+    """The ``model:`` keys of every ``--config`` file (or inline YAML) in ``argv``."""
+    keys: set[str] = set()
+    values = [b for a, b in zip(argv, argv[1:], strict=False) if a in ("--config", "-c")]
+    values += [a.removeprefix("--config=") for a in argv if a.startswith("--config=")]
+    for value in values:
+        try:
+            text = Path(value).read_text(encoding="utf-8") if Path(value).is_file() else value
+            model = (without_base(yaml.safe_load(text)) or {}).get("model")
+        except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+            continue  # LightningCLI reports a config it cannot read
+        if isinstance(model, dict):
+            keys |= set(model.get("init_args", model)) - {"class_path"}
+    return keys
 
 
 def run_lightning(args: list[str] | None = None) -> PoolheadCLI:

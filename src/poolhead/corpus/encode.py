@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.fabric.connector import _PRECISION_INPUT_STR_ALIAS_CONVERSION
 from torch.utils.data import DataLoader
 
 from poolhead.corpus.model import CorpusEncoder, load_encoder_model, model_fingerprint
@@ -69,6 +70,8 @@ class CorpusDataModule(L.LightningDataModule):
         settings = {**self.settings, **self.made_from()}
         manifest = read_manifest(self.out_dir)
         earlier = manifest.get("settings", {}) if manifest is not None else settings
+        # manifests written before precision was recorded in Lightning's unified spelling say "32"
+        earlier = {**earlier, "precision": unified_precision(earlier.get("precision"))}
         changed = [CHANGE_NAMES.get(k, k) for k in settings if k not in NAMES_ONLY and earlier.get(k) != settings[k]]
         if changed:
             return (
@@ -136,7 +139,7 @@ def encode_corpus(
         "format": file_format,
         "num_rows": len(corpus),
         # the options that change the vectors; the model's own (max length, normalize) are in its fingerprint
-        "precision": str(trainer_options.get("precision") or "32-true"),
+        "precision": unified_precision(trainer_options.get("precision")),
         "max_seq_length": encoder.model.max_seq_length,
     }
 
@@ -160,6 +163,14 @@ def encode_corpus(
     if trainer.is_global_zero:
         write_manifest(out_dir, manifest)
     return manifest
+
+
+def unified_precision(precision: Any) -> str:
+    """Lightning's one spelling of ``precision`` ("32" and 32 are "32-true", "bf16" is "bf16-mixed"): the Trainer
+    runs them alike, so a rerun that spells it the other way resumes. None is the Trainer's default."""
+    if precision is None:
+        return "32-true"
+    return _PRECISION_INPUT_STR_ALIAS_CONVERSION.get(str(precision), str(precision))
 
 
 def finish_manifest(out_dir: Path, corpus: CorpusTexts, settings: dict[str, Any], dimension: int) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class OnnxEncoder:
         self.backend = backend
         self.config, graph_path = read_onnx_config(self.folder)
         self.max_seq_length = self.config.get("max_seq_length")
+        check_graph_max_seq_length(self.folder, self.max_seq_length)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
         if backend == "onnx":
             self._run = run_with_onnxruntime(graph_path, threads, provider)
@@ -96,6 +97,18 @@ def read_onnx_config(folder: Path) -> tuple[dict[str, Any], Path]:
                          f"{folder}; export the ONNX graph again")  # fmt: skip
     check_external_data(graph_path, folder)
     return config, graph_path
+
+
+def check_graph_max_seq_length(folder: Path, max_seq_length: int | None) -> None:
+    """Refuse a graph config whose max_seq_length the backbone cannot embed (onnxruntime fails on a long text)."""
+    from transformers import AutoConfig
+
+    from poolhead.backbone import transformer_folder
+    from poolhead.export.loading import check_max_seq_length
+
+    backbone_folder, _ = transformer_folder(str(folder))
+    config = AutoConfig.from_pretrained(backbone_folder, local_files_only=True)
+    check_max_seq_length(max_seq_length, config, folder / ONNX_FOLDER / CONFIG_FILE)
 
 
 def check_external_data(graph_path: Path, folder: Path) -> None:

@@ -74,6 +74,9 @@ def export_onnx(folder: str | Path, *, opset: int | None = None) -> Path:
 
 def write_onnx(model: Any, destination: Path, *, opset: int | None = None) -> Path:
     """Export an in-memory SentenceTransformer into the folder ``destination`` (replaced if it exists)."""
+    from poolhead.export.writer import check_model_max_seq_length
+
+    check_model_max_seq_length(model)  # the graph's config carries it to every backend's tokenizer
     model = model.eval()
     features = model.tokenize(EXAMPLE_TEXTS)
     input_names = [name for name in ("input_ids", "attention_mask", "token_type_ids") if name in features]

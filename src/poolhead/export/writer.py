@@ -12,15 +12,16 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 
 import poolhead.pooling
-from poolhead.backbone import Backbone, load_backbone
+from poolhead.backbone import Backbone, check_position_limit, load_backbone
 from poolhead.errors import UserFileExistsError, UserNotADirectoryError
 from poolhead.export import st_module
-from poolhead.export.loading import CODE_FOLDER, CODE_TYPE
+from poolhead.export.loading import CODE_FOLDER, CODE_TYPE, check_max_seq_length
 from poolhead.export.model_card import render_model_card
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
 from poolhead.pooling.base import Pooler
 from poolhead.pooling.registry import resolve_pooler
+from poolhead.training.finite import check_finite_weights
 
 #: The file name CODE_TYPE gives the module wrapping the pooling code inside CODE_FOLDER.
 CODE_MODULE_FILE = CODE_TYPE.removeprefix(f"{CODE_FOLDER}/").rpartition(".")[0] + ".py"
@@ -68,6 +69,8 @@ def to_sentence_transformer(
     every hidden state only when the pooler reads layers); the pooler is copied too.
     """
     backbone = backbone if isinstance(backbone, Backbone) else load_backbone(str(backbone))
+    # load_backbone checks its own max_length; a Backbone built or changed by hand is checked here.
+    check_position_limit(backbone.max_length, backbone.model.config, backbone.name_or_path)
     pooler = resolve_pooler(pooler, backbone.hidden_size)
     with tempfile.TemporaryDirectory(prefix="poolhead-backbone-") as folder:
         backbone.model.save_pretrained(folder)
@@ -99,6 +102,9 @@ def save_sentence_transformer(
     """
     out_dir = Path(out_dir).resolve()  # "." has no name to build the partial folder's from
     check_out_dir(out_dir, overwrite)
+    check_model_max_seq_length(model)
+    # The CLI checks the checkpoint; this catches a NaN head handed in from Python, before any file is written.
+    check_finite_weights(model.state_dict(), f"the model to export to {out_dir}")
     partial = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
@@ -130,6 +136,13 @@ def check_out_dir(out_dir: Path, overwrite: bool) -> None:
             f"{out_dir} is not empty and is not a sentence-transformers model (no modules.json); "
             f"refusing to delete it even with overwrite=True: choose a new or empty folder"
         )
+
+
+def check_model_max_seq_length(model: SentenceTransformer) -> None:
+    """A folder whose max_seq_length the backbone cannot embed would only fail later, on a long text."""
+    for module in model:
+        if isinstance(module, Transformer):
+            check_max_seq_length(module.max_seq_length, module.auto_model.config, None)
 
 
 def embed_pooling_code(folder: Path, model: SentenceTransformer) -> bool:

@@ -25,7 +25,12 @@ OVERRIDES = ("backbone",)
 
 
 def check_config_matches_checkpoint(
-    config: dict[str, Any], hparams: dict[str, Any], typed: set[str], ckpt_path: str | Path
+    config: dict[str, Any],
+    hparams: dict[str, Any],
+    typed: set[str],
+    ckpt_path: str | Path,
+    *,
+    given: set[str] | None = None,
 ) -> None:
     """Refuse a model option of ``config`` (the run's config and command line) that the checkpoint contradicts.
 
@@ -34,30 +39,33 @@ def check_config_matches_checkpoint(
         hparams: the checkpoint's ``hyper_parameters``.
         typed: the model options typed on the command line.
         ckpt_path: the checkpoint, for the message.
+        given: the model options given at all (typed, or in a config file); default ``typed``.
 
-    An option still at its default counts as unset: the checkpoint fills it in.
+    An option given nowhere and still at its default counts as unset: the checkpoint fills it in. One
+    given at the value that happens to be the default is compared like any other.
     """
     defaults = _defaults()
+    named = typed | (given or set())
     for key in TRAINED_MODEL_OPTIONS:
-        given, trained = config.get(key), hparams.get(key)
-        at_default = key not in typed and given == defaults.get(key)
+        given_value, trained = config.get(key), hparams.get(key)
+        at_default = key not in named and given_value == defaults.get(key)
         if key not in hparams or (at_default and not (key == "pooler" and config.get("pooler_kwargs"))):
             continue
         if key == "pooler":
-            given = {**_pooler_options(given), **(config.get("pooler_kwargs") or {})}
-            differ = isinstance(trained, dict) and any(trained.get(k, v) != v for k, v in given.items())
+            given_value = {**_pooler_options(given_value), **(config.get("pooler_kwargs") or {})}
+            differ = isinstance(trained, dict) and any(trained.get(k, v) != v for k, v in given_value.items())
         elif key == "backbone":
-            differ = not _same_model(given, trained)
+            differ = not _same_model(given_value, trained)
         else:
-            differ = given != trained
+            differ = given_value != trained
         if not differ:
             continue
         if key in OVERRIDES and key in typed:
-            _check_backbone_fits(given, hparams, ckpt_path)
+            _check_backbone_fits(given_value, hparams, ckpt_path)
             continue
         raise UserValueError(
-            f"{ckpt_path} was trained with model.{key} {trained!r} but the config sets {given!r}; a checkpoint is "
-            f"scored as it was trained: remove model.{key} from the config (or give the run's own config.yaml)"
+            f"{ckpt_path} was trained with model.{key} {trained!r} but the config sets {given_value!r}; a checkpoint "
+            f"is scored as it was trained: remove model.{key} from the config (or give the run's own config.yaml)"
         )
 
 

@@ -37,7 +37,8 @@ STEP_SEED_KEY = "poolhead_step_seed"
 VERSION_FOLDER = re.compile(r"version_(\d+)")
 #: options that cannot change what a run computes (paths of moved folders, caching, memory, workers),
 #: and dataset_losses, which a mixture's data.datasets (compared) fills in as the fit starts: they may
-#: differ between a checkpoint and the run that resumes it
+#: differ between a checkpoint and the run that resumes it. data.max_length follows model.max_length (a link),
+#: which is compared as the length the backbone resolved; the data module keeps the value as given (None)
 ENGINEERING_OPTIONS = {
     "model": {
         "backbone",
@@ -48,7 +49,7 @@ ENGINEERING_OPTIONS = {
         "_instantiator",
         "dataset_losses",
     },
-    "data": {"tokenizer", "num_workers", "eval_batch_size", "num_proc", "data_root"},
+    "data": {"tokenizer", "max_length", "num_workers", "eval_batch_size", "num_proc", "data_root"},
 }
 
 
