@@ -51,6 +51,10 @@ MEASUREMENTS = [
         "measure_negation.py", ("negation_fixed",),
     ),
     Measurement(
+        "negation_selection", "negation recipes (frozen heads on STS-B + SemAntoNeg) chosen on validation data",
+        "select_negation.py", ("negation_selection",),
+    ),
+    Measurement(
         "bench_encode", "encoding speed of an exported head against the original sentence-transformers model",
         "bench_encode.py", ("bench_encode",), settings=[["--num-texts", "4000", "--repeats", "3", "--threads", "1"]],
     ),

@@ -1,0 +1,132 @@
+"""Choose a negation recipe on held-out validation data, never on a test split.
+
+    python scripts/select_negation.py                               # the frozen candidates, seed 0
+    python scripts/select_negation.py --configs minilm_interaction_negation --seeds 0 1 2
+
+For every config and seed: ``poolhead fit --config C --seed_everything S --data.seed S`` and ``poolhead
+export`` of its best checkpoint (``scripts/reproduce_results.py``'s steps, in the same run folders, so a
+later ``reproduce_results.py --output reports/negation`` reuses them). Then one ``poolhead compare`` of
+every model on two held-out validation sets,
+
+- ``semantoneg-validation``: SemAntoNeg's validation premises (pairwise accuracy: per premise, the share
+  of (paraphrase, negation) pairs in which the paraphrase is the closer one);
+- ``stsb-validation``: STS-B's validation pairs (Spearman);
+
+and, for the record only, on STS-B test and the suite (sts12-16, MSRP, SemAntoNeg test). The pick is the
+config with the best mean of the two validation figures (mean over seeds); the test columns stand beside
+it and choose nothing. The table is the record ``negation_selection`` of docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import add_data_root, data_folder, record  # noqa: E402
+from reproduce_results import compare_once, fitted_model  # noqa: E402
+from suite_table import mean_std, signed_mean_std  # noqa: E402
+
+from poolhead.configs import config_path  # noqa: E402
+
+CANDIDATES = ["minilm_attention_negation", "minilm_projected_negation", "minilm_interaction_negation"]
+HELD_OUT = {"semantoneg-validation": "semantoneg", "stsb-validation": "stsb"}
+
+
+def held_out_sets(data_root: str, out: Path) -> list[Path]:
+    """Each validation split as an evaluation folder (compare reads a folder's test.csv)."""
+    folders = []
+    for name, source in HELD_OUT.items():
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_folder(data_root, source) / "validation.csv", folder / "test.csv")
+        folders.append(folder)
+    return folders
+
+
+def named_copy(model: Path, folder: Path) -> Path:
+    """``model`` copied to ``folder``: compare labels a model by its folder's name, and every seed's export
+    is called ``seedS/model`` (remade when the export is newer)."""
+    if not folder.is_dir() or folder.stat().st_mtime < model.stat().st_mtime:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(model, folder)
+    return folder
+
+
+def table(rows: list[dict], configs: list[str], seeds: list[int], baseline: str) -> str:
+    """A row per config (mean ± std over seeds), the frozen backbone's mean pooling, then the pick."""
+
+    def cell(config: str, dataset: str, key: str = "score") -> list[float]:
+        names = [f"{config}-seed{seed}" for seed in seeds]
+        return [next(r[key] for r in rows if r["set"] == dataset and r["model"] == name) for name in names]
+
+    headers = ["config", "SemAntoNeg validation pairwise", "STS-B validation", "validation mean",
+               "SemAntoNeg test pairwise", "STS-B test", "macro Δ vs mean (sts12–16)", "worst Δ vs mean"]  # fmt: skip
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    held = {}
+    for config in configs:
+        negation, stsb = cell(config, "semantoneg-validation"), cell(config, "stsb-validation")
+        held[config] = [(a + b) / 2 for a, b in zip(negation, stsb, strict=True)]
+        sets = [r["set"] for r in rows if r["model"] == f"{config}-seed{seeds[0]}" and r["task"] == "score"]
+        suite = [s for s in sets if s.startswith("sts1")]
+        worst = [min(values) for values in zip(*(cell(config, s, "versus_mean_delta") for s in suite), strict=True)]
+        lines.append("| " + " | ".join([
+            f"`{config}`", mean_std(negation), mean_std(stsb), mean_std(held[config]),
+            mean_std(cell(config, "semantoneg")), mean_std(cell(config, "stsb")),
+            signed_mean_std(cell(config, "macro", "versus_mean_delta")), signed_mean_std(worst),
+        ]) + " |")  # fmt: skip
+    first = configs[0]
+    mean = {d: statistics.fmean(s - v for s, v in zip(cell(first, d), cell(first, d, "versus_mean_delta"), strict=True))
+            for d in ("semantoneg-validation", "stsb-validation", "semantoneg", "stsb")}  # fmt: skip
+    lines.append("| " + " | ".join([
+        f"{baseline} mean pooling (no head)", f"{mean['semantoneg-validation']:.2f}", f"{mean['stsb-validation']:.2f}",
+        f"{(mean['semantoneg-validation'] + mean['stsb-validation']) / 2:.2f}", f"{mean['semantoneg']:.2f}",
+        f"{mean['stsb']:.2f}", "0", "0",
+    ]) + " |")  # fmt: skip
+    pick = max(configs, key=lambda c: statistics.fmean(held[c]))
+    return "\n".join(lines) + (
+        f"\n\nMean ± std over seeds {' '.join(map(str, seeds))}; ×100. The validation mean (SemAntoNeg validation "
+        f"pairwise accuracy and STS-B validation Spearman, neither a test split) picks **`{pick}`**. Pairwise "
+        "accuracy: per premise, the share of (paraphrase, negation) pairs whose paraphrase is closer by cosine "
+        "(chance 50). Δ vs mean: against the same frozen backbone's mean pooling; worst: the lowest of sts12–16."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", nargs="+", default=CANDIDATES, help="shipped config names or YAML files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--output", default="reports/negation", help="run folders (shared with reproduce_results)")
+    add_data_root(parser)
+    parser.add_argument("--refit", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.output)
+    models = [
+        named_copy(
+            fitted_model(config_path(name) or Path(name), seed, out / Path(name).stem / f"seed{seed}", [], args),
+            out / "selection_models" / f"{Path(name).stem}-seed{seed}",
+        )
+        for name in args.configs
+        for seed in args.seeds
+    ]
+    held_out = held_out_sets(args.data_root, out / "held_out")
+    compare = [a for m in models for a in ("--model", str(m))]
+    compare += ["--data", str(Path(args.data_root) / "stsb"), *(a for f in held_out for a in ("--data", str(f)))]
+    compare += ["--suite", "ood", "--data-root", args.data_root]
+    folder = compare_once(compare, out / "selection", args.refit, models)
+    rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
+    configs = [Path(name).stem for name in args.configs]
+    body = table(rows, configs, args.seeds, "all-MiniLM-L6-v2")
+    command = ["python", "scripts/select_negation.py", "--configs", *args.configs, "--seeds", *map(str, args.seeds)]
+    record("negation_selection", "Choosing a negation recipe on held-out validation data", body,
+           command=shlex.join(command))  # fmt: skip
+    print(body)
+
+
+if __name__ == "__main__":
+    main()
