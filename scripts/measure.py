@@ -55,6 +55,10 @@ MEASUREMENTS = [
         "select_negation.py", ("negation_selection",),
     ),
     Measurement(
+        "negation_inspect", "the notebook's negated finding through a negation head and an STS-only head",
+        "inspect_negation.py", ("negation_inspect",),
+    ),
+    Measurement(
         "bench_encode", "encoding speed of an exported head against the original sentence-transformers model",
         "bench_encode.py", ("bench_encode",), settings=[["--num-texts", "4000", "--repeats", "3", "--threads", "1"]],
     ),
