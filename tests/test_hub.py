@@ -13,6 +13,7 @@ import pytest
 from huggingface_hub import HfApi, ModelCard
 from quiet_fit import saved_checkpoint
 from standins import tiny_attention_export
+from test_user_errors import the_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -142,3 +143,64 @@ def test_export_push_to_hub_uploads_what_it_wrote(tiny_model_dir, tmp_path, monk
     card = ModelCard(hub.uploads[0]["files"]["README.md"].decode("utf-8"))
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert "modules.json" in hub.uploads[0]["files"]
+
+
+def card_of_an_old_export(folder: Path, tiny_model_dir: str) -> None:
+    """``folder``'s card as exports wrote it before the card fix: the base model named by its full path."""
+    readme = folder / "README.md"
+    card = readme.read_text(encoding="utf-8").replace(f"`{Path(tiny_model_dir).name}`", f"`{tiny_model_dir}`")
+    readme.write_text(card, encoding="utf-8")
+
+
+def test_push_refuses_a_card_naming_the_exporting_machines_path(attention_export, tiny_model_dir, monkeypatch, capsys):
+    from poolhead.cli import main
+
+    hub = RecordedHub(monkeypatch)
+    card_of_an_old_export(attention_export, tiny_model_dir)
+    assert main(["push", str(attention_export), "my-org/tiny-attention"]) == 2
+    line = the_error(capsys, "push")
+    assert f"names the path '{tiny_model_dir}' of the machine that made it" in line
+    assert "export the checkpoint again with poolhead export" in line
+    assert hub.repos == [] and hub.uploads == []  # no repository created, nothing sent
+
+
+@pytest.mark.parametrize(
+    ("old_text", "found"),
+    [
+        ("\n| Training data | ~/data/stsb (split 'train') |\n", "the path '~/data/stsb'"),
+        ("\n| Training data | C:\\Users\\alice\\stsb (split 'train') |\n", "the path 'C:\\Users\\alice\\stsb'"),
+        ("\nTrained on [this file](file:///home/alice/stsb/train.csv).\n", "the path '/home/alice/stsb/train.csv'"),
+        ("\n## Validation metrics\n\n| metric | value |\n|---|---|\n| val/spearman (best) | nan |\n",
+         "the non-finite score 'nan' (in '| val/spearman (best) | nan |')"),
+        ("\n| val/loss (best) | -inf |\n", "the non-finite score '-inf'"),
+    ],
+    ids=["home", "windows", "file-url", "nan", "inf"],
+)  # fmt: skip
+def test_push_refuses_every_kind_of_machine_path_and_non_finite_score(
+    old_text, found, attention_export, monkeypatch, capsys
+):
+    from poolhead.cli import main
+
+    hub = RecordedHub(monkeypatch)
+    readme = attention_export / "README.md"
+    readme.write_text(readme.read_text(encoding="utf-8") + old_text, encoding="utf-8")
+    assert main(["push", str(attention_export), "my-org/tiny-attention"]) == 2
+    assert found in the_error(capsys, "push")
+    assert hub.repos == [] and hub.uploads == []
+
+
+def test_push_takes_urls_hub_ids_and_paths_inside_the_folder(attention_export, monkeypatch):
+    from poolhead.cli import main
+
+    hub = RecordedHub(monkeypatch)
+    readme = attention_export / "README.md"
+    fine = (
+        "\nBase model: [sentence-transformers/all-MiniLM-L6-v2](https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2)"
+        ", data from hf://datasets/sentence-transformers/stsb; the head's code is `poolhead_pooling/attention.py`"
+        " (also ./poolhead_pooling/__init__.py). Inference at 12/03 speed ~5/10 of mean pooling, no information lost.\n"
+        "| val/spearman (best) | 84.1 |\n"
+    )
+    readme.write_text(readme.read_text(encoding="utf-8") + fine, encoding="utf-8")
+    assert main(["push", str(attention_export), "my-org/tiny-attention"]) == 0
+    (upload,) = hub.uploads
+    assert fine in upload["files"]["README.md"].decode("utf-8")

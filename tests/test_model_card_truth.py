@@ -55,3 +55,13 @@ def test_a_card_names_no_path_of_the_machine_that_made_it(tiny_model_dir, data_d
     assert f"the local model `{Path(tiny_model_dir).name}`" in card
     for machine_path in (tiny_model_dir, str(data_dir), str(tmp_path), str(Path.home())):
         assert machine_path not in card
+
+
+def test_a_card_exported_now_pushes_as_it_is(tiny_model_dir, data_dir, tmp_path, monkeypatch):
+    from test_hub import RecordedHub
+
+    data = {"path": str(data_dir / "stsb"), "train_split": "train", "batch_size": 16, "limit_train_pairs": 40}
+    card = exported_card(checkpoint_of_a_fit(tiny_model_dir, tmp_path / "one.ckpt", data), tmp_path / "out")
+    hub = RecordedHub(monkeypatch)
+    assert main(["push", str(tmp_path / "out"), "my-org/tiny-attention"]) == 0  # its card holds nothing to refuse
+    assert hub.uploads[0]["files"]["README.md"].decode("utf-8") == card

@@ -4,6 +4,7 @@ STS sets) and decontaminated against STS-B on the fly, giving the same pairs as 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def test_ood_suite_without_local_copies_gives_our_decontaminated_pairs(offline_h
     data_root.mkdir()
     shutil.copytree(data_dir / "msrp", data_root / "msrp")  # a local copy still wins
     sources = suite_sets("ood", data_root)
-    assert sources[-2] == str(data_root / "msrp")
+    assert sources[-1] == str(data_root / "msrp")  # semantoneg has no hub source: left out, not a path to nowhere
     for name, source in zip(STS_SETS, sources, strict=False):
         assert not source.startswith(str(data_root))
         evaluation_set = load_evaluation_set(source)
@@ -80,3 +81,37 @@ def test_ood_suite_without_local_copies_gives_our_decontaminated_pairs(offline_h
 
 def test_the_local_copy_is_read_when_the_data_root_has_it(data_dir):
     assert suite_sets("ood", data_dir) == [str(data_dir / name) for name in [*STS_SETS, "msrp", "semantoneg"]]
+
+
+def test_the_ood_suite_without_semantoneg_scores_the_other_sets_and_says_so(
+    offline_hub, data_dir, tiny_model_dir, tmp_path, capsys
+):
+    from standins import tiny_attention_export
+
+    from poolhead.cli import main
+
+    data_root = tmp_path / "my-checkout-data"
+    data_root.mkdir()
+    shutil.copytree(data_dir / "msrp", data_root / "msrp")  # GLUE's MRPC has no stand-in here
+    model = tiny_attention_export(tiny_model_dir, tmp_path / "export")
+    out = tmp_path / "report"
+    quick = ["--limit", "40", "--resamples", "20", "--strategy", "mean", "--strategy", "cls", "--no-progress"]
+    argv = ["compare", "--model", str(model), "--suite", "ood", "--data-root", str(data_root), "--output", str(out)]
+    assert main([*argv, *quick]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("poolhead ")]
+    assert said == [
+        f"poolhead compare: semantoneg (SemAntoNeg's premise split from the CANNOT compilation) is on no hub and "
+        f"--data-root {data_root} has no semantoneg/ folder, so it is not scored; to include it, give --data-root "
+        f"FOLDER holding semantoneg/test.csv"
+    ]
+    document = json.loads((out / "suite.json").read_text(encoding="utf-8"))
+    assert [row["set"] for row in document["rows"]] == [*STS_SETS, "msrp", "macro"]
+    assert list(document["skipped"]) == ["semantoneg"]
+    assert "Skipped: semantoneg (SemAntoNeg" in (out / "suite.md").read_text(encoding="utf-8")
+    assert "semantoneg" not in (out / "comparison.csv").read_text(encoding="utf-8")
+
+    from poolhead.evaluation.suite import skipped_suite_sets
+
+    shutil.copytree(data_dir / "semantoneg", data_root / "semantoneg")  # the way to include it
+    assert suite_sets("ood", data_root)[-1] == str(data_root / "semantoneg")
+    assert skipped_suite_sets("ood", data_root) == {}

@@ -11,6 +11,7 @@ sentence-transformers' own recipe) on every set and over the macro-average.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from poolhead.commands import check_output_folder
@@ -61,8 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite",
         metavar="NAME|FILE",
-        help="evaluate a suite of sets and summarise it (suite.{md,csv,json,png}): 'ood' (sts12-sts16, msrp and the "
-        "semantoneg contrast set under --data-root) or a file listing one set per line",
+        help="evaluate a suite of sets and summarise it (suite.{md,csv,json,png}): 'ood' (sts12-sts16 and msrp from "
+        "--data-root, else the hub; the semantoneg contrast set from --data-root only, skipped with a note where it "
+        "lacks it) or a file listing one set per line",
     )
     parser.add_argument(
         "--data-root", default="../shared/data", metavar="DIR", help="folder of a named suite's sets (../shared/data)"
@@ -90,13 +92,16 @@ def run(args: argparse.Namespace) -> int:
     from poolhead.evaluation.models import load_model_for_eval
     from poolhead.evaluation.report import to_markdown, write_report
     from poolhead.evaluation.sets import load_any_set
-    from poolhead.evaluation.suite import suite_sets, summarize_suite
+    from poolhead.evaluation.suite import skipped_suite_sets, suite_sets, summarize_suite
     from poolhead.evaluation.suite_report import suite_markdown, write_suite_report
 
     check_output_folder(args.output, "--output")
     if args.reference and args.suite is None:
         raise UserValueError("--reference is read by the suite summary; add --suite ood or a suite file")
     suite = [] if args.suite is None else suite_sets(args.suite, args.data_root)
+    skipped = {} if args.suite is None else skipped_suite_sets(args.suite, args.data_root)
+    for why in skipped.values():
+        print(f"poolhead compare: {why}", file=sys.stderr)
     suite = [load_any_set(path, args.limit, args.score_scale) for path in suite]
     columns = assignments((args.data_columns or "").split(","), "--data-columns", "ROLE=COLUMN")
     # One template per option, never split: a template may hold a comma.
@@ -126,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
         # Every set is listed; the macro-average is over the suite's score sets only.
         versus = {model.name: reference.name for model, reference in pairs}  # the names compare made unique
         summaries = summarize_suite(comparison, macro_over=[s.name for s in suite], references=versus)
-        print("## suite " + args.suite + "\n\n" + suite_markdown(summaries, comparison.confidence))
-        paths += write_suite_report(summaries, args.output, comparison.confidence).values()
+        print("## suite " + args.suite + "\n\n" + suite_markdown(summaries, comparison.confidence, skipped))
+        paths += write_suite_report(summaries, args.output, comparison.confidence, skipped=skipped).values()
     print("wrote " + ", ".join(str(path) for path in paths))
     from poolhead.evaluation.models import display_name
     from poolhead.export.results import write_export_results

@@ -10,7 +10,8 @@ macro-average are taken against it too.
 
 A suite is named (``ood``: the SemEval STS 2012–2016 sets and MSRP, which a model trained on STS-B
 has not seen, and the SemAntoNeg contrast set, which asks whether negation flips the embedding) or
-listed in a text file, one evaluation set per line.
+listed in a text file, one evaluation set per line. A named suite's set that neither the data root nor
+the hub holds (semantoneg outside this checkout) is skipped and named as skipped, never scored.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from poolhead.errors import UserValueError
 from poolhead.evaluation.compare import Comparison, ComparisonRow
 from poolhead.evaluation.stats import Difference, Estimate, paired_difference
-from poolhead.evaluation.suite_sources import suite_set_source
+from poolhead.evaluation.suite_sources import LOCAL_ONLY, obtainable, suite_set_source
 
 #: Named suites: folders under the data root (``--data-root``, default ``../shared/data``); a set the data
 #: root lacks is read from the hub (see :mod:`poolhead.evaluation.suite_sources`). semantoneg is a contrast
@@ -38,11 +39,13 @@ BASELINE_STRATEGY = "mean"
 def suite_sets(suite: str, data_root: str | Path = DEFAULT_DATA_ROOT) -> list[str]:
     """The evaluation sets a suite stands for: a name in ``SUITES`` or a file listing one set per line.
 
-    Lines of a list file are paths (relative ones are read from the file's folder) or hub ids;
-    blank lines and lines starting with ``#`` are skipped.
+    A named suite's set that neither ``data_root`` nor the hub holds is left out (see
+    :func:`skipped_suite_sets`). Lines of a list file are paths (relative ones are read from the
+    file's folder) or hub ids; blank lines and lines starting with ``#`` are skipped.
     """
     if suite in SUITES:
-        return [suite_set_source(name, data_root) for name in SUITES[suite]]
+        sources = [suite_set_source(name, data_root) for name in SUITES[suite]]
+        return [source for source in sources if source is not None]
     path = Path(suite)
     if not path.is_file():
         raise UserValueError(
@@ -53,6 +56,16 @@ def suite_sets(suite: str, data_root: str | Path = DEFAULT_DATA_ROOT) -> list[st
     if not entries:
         raise UserValueError(f"suite file {suite} lists no evaluation sets; write one folder, file or hub id per line")
     return [str(path.parent / e) if (path.parent / e).exists() else e for e in entries]
+
+
+def skipped_suite_sets(suite: str, data_root: str | Path = DEFAULT_DATA_ROOT) -> dict[str, str]:
+    """The named suite's sets left out for want of a source: set name -> why, and how to include it."""
+    skipped = [name for name in SUITES.get(suite, ()) if not obtainable(name, data_root)]
+    return {
+        name: f"{name} ({LOCAL_ONLY.get(name, 'a local-only set')}) is on no hub and --data-root {data_root} has no "
+        f"{name}/ folder, so it is not scored; to include it, give --data-root FOLDER holding {name}/test.csv"
+        for name in skipped
+    }
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from poolhead.evaluation.report import METRIC_TITLES, markdown_table
@@ -23,10 +23,13 @@ def _difference(d: Difference | None) -> str:
     return "" if d is None else f"{_signed(d.delta)} [{_signed(d.low)}, {_signed(d.high)}]"
 
 
-def suite_markdown(summaries: Sequence[SuiteSummary], confidence: float) -> str:
+def suite_markdown(
+    summaries: Sequence[SuiteSummary], confidence: float, skipped: Mapping[str, str] | None = None
+) -> str:
     """One table: a row per (model, set), then each model's macro-average row; the worst sets below.
 
-    A column of Δs to each model's reference model is added when any model has one.
+    A column of Δs to each model's reference model is added when any model has one; ``skipped``
+    (set name -> why) names the suite's sets that were not scored.
     """
     level = f"{confidence:.0%} CI"
     by_reference = any(summary.reference is not None for summary in summaries)
@@ -55,6 +58,7 @@ def suite_markdown(summaries: Sequence[SuiteSummary], confidence: float) -> str:
         "the mean of the score sets' Δs, its interval from a stratified paired bootstrap (each set's pairs "
         "resampled within that set)."
     )
+    notes += [f"Skipped: {why}." for why in (skipped or {}).values()]
     return "\n\n".join([markdown_table(headers, cells), explanation, *notes]) + "\n"
 
 
@@ -98,21 +102,28 @@ CSV_COLUMNS = ["model", "backbone", "set", "task", "metric", "pairs", "score", "
 
 
 def write_suite_report(
-    summaries: Sequence[SuiteSummary], output_dir: str | Path, confidence: float, stem: str = "suite"
+    summaries: Sequence[SuiteSummary],
+    output_dir: str | Path,
+    confidence: float,
+    stem: str = "suite",
+    skipped: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write ``<stem>.md``, ``.csv``, ``.json`` and the forest plot ``.png``; return their paths."""
+    """Write ``<stem>.md``, ``.csv``, ``.json`` and the forest plot ``.png``; return their paths.
+
+    ``skipped`` (set name -> why) is listed in the markdown and under ``skipped`` in the JSON.
+    """
     from poolhead.evaluation.plots import plot_suite
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: output_dir / f"{stem}.{kind}" for kind in ("md", "csv", "json", "png")}
-    paths["md"].write_text(suite_markdown(summaries, confidence), encoding="utf-8")
+    paths["md"].write_text(suite_markdown(summaries, confidence, skipped), encoding="utf-8")
     records = suite_records(summaries)
     with paths["csv"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(records)
-    document = {"confidence": confidence, "rows": records}
+    document = {"confidence": confidence, "rows": records, "skipped": dict(skipped or {})}
     paths["json"].write_text(json.dumps(document, indent=2, allow_nan=True) + "\n", encoding="utf-8")
     plot_suite(summaries, paths["png"], confidence)
     return paths

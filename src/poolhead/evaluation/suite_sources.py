@@ -6,6 +6,9 @@ against STS-B: STS-B was drawn from those years, so every pair whose either sent
 split of ``sentence-transformers/stsb`` is dropped, as the copies under ``../shared/data`` were
 made, and scores are divided by 5. MSRP is GLUE's ``mrpc`` test split (with its real labels).
 
+A set with no hub source (semantoneg, see ``LOCAL_ONLY``) is read from the data root only; a data
+root without it leaves it out of the suite, and ``poolhead compare`` says so.
+
 The set is written once as ``test.csv`` under ``<HF_DATASETS_CACHE>/poolhead-suites/NAME`` and read
 from there by the comparison like any local set, so its name in the tables stays ``sts13``.
 """
@@ -41,12 +44,21 @@ STSB = "sentence-transformers/stsb"
 SPLIT = "test"
 
 
-def suite_set_source(name: str, data_root: str | Path) -> str:
-    """``data_root/NAME`` when it exists (or the set has no hub source), else the set built from the hub."""
+#: suite sets with no hub source: what they are, for the line saying how to include them
+LOCAL_ONLY = {"semantoneg": "SemAntoNeg's premise split from the CANNOT compilation"}
+
+
+def obtainable(name: str, data_root: str | Path) -> bool:
+    """Whether a suite set can be had: a copy under ``data_root`` or a hub source."""
+    return (Path(data_root) / name).exists() or name in HUB_SETS
+
+
+def suite_set_source(name: str, data_root: str | Path) -> str | None:
+    """``data_root/NAME`` when it exists, else the set built from the hub; None when neither has it."""
+    if not obtainable(name, data_root):
+        return None
     local = Path(data_root) / name
-    if local.exists() or name not in HUB_SETS:
-        return str(local)
-    return str(hub_set_folder(name))
+    return str(local) if local.exists() else str(hub_set_folder(name))
 
 
 def cache_folder() -> Path:

@@ -51,7 +51,9 @@ def push_to_hub(
         raise UserValueError(
             f"repository id {repo_id!r} is not of the form ORG/NAME; give e.g. my-org/minilm-attention"
         )
-    refresh_model_card(folder)
+    card = refresh_model_card(folder)
+    if card is not None:
+        check_card_is_publishable(card)
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     commit = api.upload_folder(
@@ -77,6 +79,44 @@ def check_finite_folder(folder: Path) -> None:
                 f"{folder / RESULTS_FILE} gives {entry['dataset']} a non-finite {', '.join(bad)}, which the card "
                 f"would publish; run poolhead compare on the export again, or delete that file"
             )
+
+
+#: URLs (``https://...``, ``hf://...``) name places on the web, not on this machine; ``file://`` is kept to be scanned.
+WEB_URL = re.compile(r"\b(?!file:)[A-Za-z][A-Za-z0-9+.-]*://\S*")
+_PATH_CHARS = r"[^\s`'\"|()\[\]<>,;]"
+#: a path of the machine that made the export: ``/home/u/...``, ``~/...``, ``C:\\...``, ``C:/...``, ``\\\\server\\...``;
+#: a relative path (``poolhead_pooling/attention.py``) or a hub id (``org/name``) starts with no root.
+MACHINE_PATH = re.compile(
+    rf"(?<![\w.~-])/[\w.~@+-]+/{_PATH_CHARS}*"
+    rf"|(?<![\w~])~(?:[A-Za-z_][\w.-]*)?/{_PATH_CHARS}*"
+    rf"|(?<![\w])[A-Za-z]:[\\/]{_PATH_CHARS}*"
+    rf"|\\\\[\w.-]+\\{_PATH_CHARS}*"
+)
+#: nan or inf standing as a value: a table cell (``| nan |``), a YAML value (``value: .nan``), a list item.
+NON_FINITE = re.compile(
+    r"(?:^|(?<=[|:,\[]))[ \t]*([-+]?\.?(?:nan|inf(?:inity)?))[ \t]*(?=$|[|,\]}])", flags=re.IGNORECASE | re.MULTILINE
+)
+
+
+def check_card_is_publishable(readme: Path) -> None:
+    """Refuse a model card naming a path of the exporting machine or a non-finite score (cards of old exports).
+
+    Exports since the card fix name local folders by their last part and leave out non-finite
+    scores; a folder exported before keeps its card, which ``push`` would otherwise publish as it is.
+    """
+    text = WEB_URL.sub(" ", readme.read_text(encoding="utf-8"))
+    path, score = MACHINE_PATH.search(text), NON_FINITE.search(text)
+    if path and (not score or path.start() < score.start()):
+        what = f"the path '{path.group(0)}' of the machine that made it"
+    elif score:
+        line = text[text.rfind("\n", 0, score.start()) + 1 :].split("\n", 1)[0].strip()
+        what = f"the non-finite score '{score.group(1)}' (in '{line}')"
+    else:
+        return
+    raise UserValueError(
+        f"{readme} names {what}, which the hub would publish; export the checkpoint again with poolhead export "
+        f"(its card names local folders by their last part and leaves out non-finite scores), then push that folder"
+    )
 
 
 def refresh_model_card(folder: Path) -> Path | None:
