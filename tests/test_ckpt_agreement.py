@@ -88,9 +88,7 @@ def test_a_config_naming_another_backbone_or_loss_is_refused(
 def test_an_option_given_at_its_default_value_is_compared_with_the_checkpoint(data_dir, tmp_path, capsys):
     backbone = tiny_model_folder(tmp_path / "backbone")
     model = PoolingModule(backbone=backbone, pooler="attention", pooler_kwargs={"num_heads": 2}, loss="cosine_mse")
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "mse.ckpt")
+    saved_checkpoint(model, tmp_path / "mse.ckpt")
     ckpt = f"--ckpt_path={tmp_path / 'mse.ckpt'}"
     # cosent is PoolingModule's default loss: naming it, in a config file or typed, still says which loss is meant.
     default_loss = write_config(tmp_path, f"  backbone: {backbone}\n  loss: cosent\n")
