@@ -4,9 +4,10 @@
     python scripts/select_negation.py --configs minilm_interaction_negation --seeds 0 1 2
 
 For every config and seed: ``poolhead fit --config C --seed_everything S --data.seed S`` and ``poolhead
-export`` of its best checkpoint (``scripts/reproduce_results.py``'s steps, in the same run folders, so a
-later ``reproduce_results.py --output reports/negation`` reuses them). Then one ``poolhead compare`` of
-every model on two held-out validation sets,
+export`` of its best checkpoint, then one ``poolhead compare`` per config of its seeds' models
+(``scripts/reproduce_results.py``'s steps and folders: ``reproduce_results.py --output reports/negation
+--data DATA_ROOT/stsb --data reports/held_out/stsb-validation --data reports/held_out/semantoneg-validation``
+reuses them, and they reuse its) on two held-out validation sets,
 
 - ``semantoneg-validation``: SemAntoNeg's validation premises (pairwise accuracy: per premise, the share
   of (paraphrase, negation) pairs in which the paraphrase is the closer one);
@@ -29,13 +30,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import add_data_root, data_folder, record  # noqa: E402
-from reproduce_results import compare_once, fitted_model  # noqa: E402
+from reproduce_results import compared, fitted_model  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
 from poolhead.configs import config_path  # noqa: E402
 
 CANDIDATES = ["minilm_attention_negation", "minilm_projected_negation", "minilm_interaction_negation"]
-HELD_OUT = {"semantoneg-validation": "semantoneg", "stsb-validation": "stsb"}
+HELD_OUT = {"stsb-validation": "stsb", "semantoneg-validation": "semantoneg"}
+HELD_OUT_FOLDER = Path("reports/held_out")
 
 
 def held_out_sets(data_root: str, out: Path) -> list[Path]:
@@ -49,21 +51,16 @@ def held_out_sets(data_root: str, out: Path) -> list[Path]:
     return folders
 
 
-def named_copy(model: Path, folder: Path) -> Path:
-    """``model`` copied to ``folder``: compare labels a model by its folder's name, and every seed's export
-    is called ``seedS/model`` (remade when the export is newer)."""
-    if not folder.is_dir() or folder.stat().st_mtime < model.stat().st_mtime:
-        shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(model, folder)
-    return folder
+def table(rows: dict[str, list[dict]], configs: list[str], seeds: list[int], baseline: str) -> str:
+    """A row per config (mean ± std over seeds), the frozen backbone's mean pooling, then the pick.
 
-
-def table(rows: list[dict], configs: list[str], seeds: list[int], baseline: str) -> str:
-    """A row per config (mean ± std over seeds), the frozen backbone's mean pooling, then the pick."""
+    ``rows``: config -> the rows of its comparison's suite.json, where seed S's model is ``seedS/model``.
+    """
 
     def cell(config: str, dataset: str, key: str = "score") -> list[float]:
-        names = [f"{config}-seed{seed}" for seed in seeds]
-        return [next(r[key] for r in rows if r["set"] == dataset and r["model"] == name) for name in names]
+        names = [f"seed{seed}/model" for seed in seeds]
+        found = rows[config]
+        return [next(r[key] for r in found if r["set"] == dataset and r["model"] == name) for name in names]
 
     headers = ["config", "SemAntoNeg validation pairwise", "STS-B validation", "validation mean",
                "SemAntoNeg test pairwise", "STS-B test", "macro Δ vs mean (sts12–16)", "worst Δ vs mean"]  # fmt: skip
@@ -72,7 +69,7 @@ def table(rows: list[dict], configs: list[str], seeds: list[int], baseline: str)
     for config in configs:
         negation, stsb = cell(config, "semantoneg-validation"), cell(config, "stsb-validation")
         held[config] = [(a + b) / 2 for a, b in zip(negation, stsb, strict=True)]
-        sets = [r["set"] for r in rows if r["model"] == f"{config}-seed{seeds[0]}" and r["task"] == "score"]
+        sets = [r["set"] for r in rows[config] if r["model"] == f"seed{seeds[0]}/model" and r["task"] == "score"]
         suite = [s for s in sets if s.startswith("sts1")]
         worst = [min(values) for values in zip(*(cell(config, s, "versus_mean_delta") for s in suite), strict=True)]
         lines.append("| " + " | ".join([
@@ -106,20 +103,16 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true")
     args = parser.parse_args()
     out = Path(args.output)
-    models = [
-        named_copy(
-            fitted_model(config_path(name) or Path(name), seed, out / Path(name).stem / f"seed{seed}", [], args),
-            out / "selection_models" / f"{Path(name).stem}-seed{seed}",
-        )
-        for name in args.configs
-        for seed in args.seeds
-    ]
-    held_out = held_out_sets(args.data_root, out / "held_out")
-    compare = [a for m in models for a in ("--model", str(m))]
-    compare += ["--data", str(Path(args.data_root) / "stsb"), *(a for f in held_out for a in ("--data", str(f)))]
-    compare += ["--suite", "ood", "--data-root", args.data_root]
-    folder = compare_once(compare, out / "selection", args.refit, models)
-    rows = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
+    held_out = held_out_sets(args.data_root, HELD_OUT_FOLDER)
+    data = [str(Path(args.data_root) / "stsb"), *map(str, held_out)]
+    rows = {}
+    for name in args.configs:
+        config = config_path(name) or Path(name)
+        root = out / config.stem
+        models = [fitted_model(config, seed, root / f"seed{seed}", [], args) for seed in args.seeds]
+        # reproduce_results' own comparison (same arguments, same folder): either script reuses the other's.
+        folder = compared(config, models, root / "compare", "ood", data, args.refit, [])
+        rows[config.stem] = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
     configs = [Path(name).stem for name in args.configs]
     body = table(rows, configs, args.seeds, "all-MiniLM-L6-v2")
     command = ["python", "scripts/select_negation.py", "--configs", *args.configs, "--seeds", *map(str, args.seeds)]
