@@ -5,7 +5,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-METRIC_TITLES = {"spearman": "Spearman", "accuracy": "Accuracy"}
+from poolhead.evaluation.compare import PRIMARY_METRIC
+
+METRIC_TITLES = {"spearman": "Spearman", "accuracy": "Accuracy", "pairwise_accuracy": "Pairwise accuracy",
+                 "balanced_accuracy": "Balanced accuracy"}  # fmt: skip
 
 
 def mean_std(values: Sequence[float]) -> str:
@@ -103,12 +106,13 @@ def strategy_table(rows: list[dict], models: Sequence[str], references: Sequence
     """Every strategy's score on every set (``poolhead compare``'s comparison.csv rows), mean ± std over seeds.
 
     A row per fixed strategy of the seeds' backbones (one backbone when it is frozen and shared), then
-    the models themselves and their ``references``. Score sets give Spearman, label sets accuracy.
+    the models themselves and their ``references``. Score sets give Spearman, label sets accuracy, contrast
+    sets pairwise accuracy, probe sets balanced accuracy.
     """
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
 
     def cell(picked: list[dict]) -> str:
-        values = [float(r["spearman"] if r["task"] == "score" else r["accuracy"]) for r in picked]
+        values = [float(r[PRIMARY_METRIC[r["task"]]]) for r in picked]
         return "" if not values else mean_std(values) if len(values) > 1 else f"{values[0]:.2f}"
 
     backbones = [m for m in models if any(r["backbone"] == m and r["kind"] == "fixed" for r in rows)]
@@ -125,7 +129,8 @@ def strategy_table(rows: list[dict], models: Sequence[str], references: Sequence
             lines.append(f"| **{label}** | " + " | ".join(cell(picked[s]) for s in sets) + " |")
     where = "each seed's own fine-tuned backbone" if len(backbones) > 1 else "the one frozen backbone"
     note = (
-        f"Spearman (score sets) or accuracy (label sets) ×100; fixed strategies of {where}"
+        f"Spearman (score sets), accuracy (label sets) or pairwise accuracy (contrast sets) ×100; "
+        f"fixed strategies of {where}"
         + (f", mean ± std over {len(backbones)} seeds" if len(backbones) > 1 else "")
         + f"; the model row is the mean ± std over its {len(models)} seeds."
     )

@@ -85,3 +85,14 @@ def test_fine_tuned_backbones_give_each_strategy_a_spread_and_the_references_a_r
     # the reference's own backbone is not one of the seeds': its fixed strategies stay out of the mean
     assert lines[2:5] == ["| mean | 67.00 ± 1.41 |", "| **model** | 69.00 ± 0.00 |", "| **reference** | 68.00 |"]
     assert "each seed's own fine-tuned backbone, mean ± std over 2 seeds" in lines[-1]
+
+
+def test_a_contrast_set_shows_its_pairwise_accuracy(monkeypatch):
+    # compare's rows for a contrast set carry pairwise_accuracy and leave spearman and accuracy empty.
+    table = load(monkeypatch, "suite_table")
+    rows = [compared("stsb", "s0", "mean", "fixed", 82.0)]
+    rows += [{**compared("semantoneg", "s0", "mean", "fixed", ""), "task": "contrast", "pairwise_accuracy": 17.7}]
+    rows += [{**compared("semantoneg", "s0", "s0", "model", ""), "task": "contrast", "pairwise_accuracy": 60.0}]
+    rows += [compared("stsb", "s0", "s0", "model", 83.0)]
+    lines = table.strategy_table(rows, ["s0"]).splitlines()
+    assert lines[2:4] == ["| mean | 82.00 | 17.70 |", "| **model** | 83.00 | 60.00 |"]
