@@ -25,7 +25,16 @@ DOCS = Path(os.environ.get("POOLHEAD_RESULTS_DIR", REPO / "docs"))
 RECORDS = DOCS / "results"
 PAGE = DOCS / "results.md"
 #: The page's order: records whose name starts with an earlier prefix come first, then by name.
-ORDER = ["suite_", "penalty_", "selection_", "bench_scale", "bench_"]
+ORDER = [
+    "suite_",
+    "penalty_",
+    "selection_",
+    "negation_fixed",
+    "negation_selection",
+    "negation_inspect",
+    "bench_scale",
+    "bench_",
+]
 INTRO = """# Results
 
 Every section below was written by the script it names, from what that script measured; run the
