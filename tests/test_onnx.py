@@ -1,9 +1,13 @@
 """The whole embedding pipeline as one ONNX graph, run by onnxruntime and OpenVINO, gives the torch export's embeddings.
 
-One export (and one ONNX export) of the real MiniLM at max_length 32 per pooler in the registry, fixed
-and learned, plus weighted_layer over a fixed inner pooler (exported as sentence-transformers' own
-modules, not poolhead's). Learned heads are made to look trained: every head starts as mean pooling,
-and a graph that silently computed the mean would then pass.
+Every pooler in the registry, fixed and learned, plus weighted_layer over a fixed inner pooler (exported as
+sentence-transformers' own modules, not poolhead's), is exported once (and as one ONNX graph) on the tiny
+random 2-layer BERT at max_length 32: whether a pooler's graph computes what torch computes does not depend
+on the backbone's size, and the tiny BERT has the real BERT code, three hidden states for the layer-reading
+heads and MiniLM's tokenizer, so the texts below still pad and truncate. A few representative poolers (mean,
+the attention head, a layer-reading head) are also exported on the real MiniLM, which is what a user
+exports: that the real model's graph traces and agrees is checked there. Learned heads are made to look
+trained: every head starts as mean pooling, and a graph that silently computed the mean would then pass.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from quiet_fit import saved_checkpoint
 import poolhead
 from poolhead.pooling.registry import FIXED_POOLERS, LEARNED_POOLERS
 
+MAX_LENGTH = 32
 TEXTS = [
     "A man is playing a guitar.",
     "",
@@ -24,6 +29,12 @@ TEXTS = [
     "Two women are sitting on a bench in the park.",
 ]
 POOLERS = {**{name: name for name in FIXED}, **HEADS}
+#: Exported on the real MiniLM too: the default pooler, the attention head, a head that reads several layers.
+ON_MINILM = ["mean", "attention", "weighted_layer+attention"]
+#: (backbone, pooler) pairs: every pooler on the tiny BERT, the representative ones on MiniLM (slower).
+CASES = [pytest.param("tiny", name, id=f"tiny-{name}") for name in POOLERS] + [
+    pytest.param("minilm", name, id=f"minilm-{name}", marks=pytest.mark.integration) for name in ON_MINILM
+]
 
 
 def test_every_registered_pooler_is_exported():
@@ -34,23 +45,51 @@ def test_every_registered_pooler_is_exported():
 
 
 @pytest.fixture(scope="module")
-def minilm_backbone(minilm_path):
-    import torch
+def tiny_layered_dir(tmp_path_factory) -> str:
+    """The tiny random BERT with weights drawn wide enough that its layers differ, saved as a model folder.
 
+    At BERT's default init (std 0.02) the residual stream barely changes: mean pooling over any of the
+    three hidden states gives nearly the same embedding (0.005 apart), so a layer-reading head's graph
+    that read the wrong layers would still pass; at std 0.2 they are about 0.5 apart.
+    """
+    import torch
+    from standins import tiny_model_folder
+
+    torch.manual_seed(0)
+    return tiny_model_folder(tmp_path_factory.mktemp("tiny-layered-bert"), initializer_range=0.2)
+
+
+@pytest.fixture(scope="module")
+def backbone_of(request):
+    """ "tiny" or "minilm" -> that backbone at MAX_LENGTH, loaded once (MiniLM only when a case asks for it)."""
     from poolhead.backbone import load_backbone
 
-    torch.set_num_threads(1)
-    return load_backbone(minilm_path, max_length=32)
+    backbones = {}
+
+    def backbone(model: str):
+        if model not in backbones:
+            path = request.getfixturevalue("tiny_layered_dir" if model == "tiny" else "minilm_path")
+            backbones[model] = load_backbone(path, max_length=MAX_LENGTH)
+        return backbones[model]
+
+    return backbone
 
 
 @pytest.fixture(scope="module")
-def mean_embeddings(minilm_backbone):
-    return poolhead.Encoder(minilm_backbone, "mean", normalize=True, device="cpu").encode(TEXTS).numpy()
+def mean_embeddings(backbone_of):
+    """ "tiny" or "minilm" -> mean pooling's embeddings of TEXTS on that backbone, computed once."""
+    import functools
+
+    @functools.cache
+    def embeddings(model: str):
+        return poolhead.Encoder(backbone_of(model), "mean", normalize=True, device="cpu").encode(TEXTS).numpy()
+
+    return embeddings
 
 
 @pytest.fixture(scope="module")
-def onnx_export(minilm_backbone, tmp_path_factory):
-    """pooler name -> (export folder with its ONNX graph, the torch export's embeddings of TEXTS); each made once."""
+def onnx_export(backbone_of, tmp_path_factory):
+    """(backbone, pooler) -> (export folder with its ONNX graph, the torch export's embeddings of TEXTS), made once."""
     import torch
 
     from poolhead.export import export_sentence_transformer
@@ -59,41 +98,41 @@ def onnx_export(minilm_backbone, tmp_path_factory):
 
     exports = {}
 
-    def export_of(name: str):
-        if name not in exports:
+    def export_of(model: str, name: str):
+        if (model, name) not in exports:
             torch.set_num_threads(1)
-            pooler = resolve_pooler(POOLERS[name], minilm_backbone.hidden_size)
-            folder = tmp_path_factory.mktemp(f"onnx-{name}") / "export"
-            export_sentence_transformer(minilm_backbone, trained_looking(pooler, seed=len(name)), folder,
-                                        normalize=True)  # fmt: skip
+            backbone = backbone_of(model)
+            pooler = resolve_pooler(POOLERS[name], backbone.hidden_size)
+            folder = tmp_path_factory.mktemp(f"onnx-{model}-{name}") / "export"
+            export_sentence_transformer(backbone, trained_looking(pooler, seed=len(name)), folder, normalize=True)
             export_onnx(folder)
-            exports[name] = folder, poolhead.load(folder, device="cpu").encode(TEXTS, convert_to_numpy=True)
-        return exports[name]
+            embeddings = poolhead.load(folder, device="cpu").encode(TEXTS, convert_to_numpy=True)
+            exports[model, name] = folder, embeddings
+        return exports[model, name]
 
     return export_of
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
-@pytest.mark.parametrize("pooler", list(POOLERS))
-def test_backend_gives_the_torch_embeddings(onnx_export, pooler, backend, one_thread):
-    folder, expected = onnx_export(pooler)
-    model = poolhead.load(folder, backend=backend, threads=1)
-    got = model.encode(TEXTS, batch_size=2)
-    assert got.shape == expected.shape == (len(TEXTS), model.get_embedding_dimension())
+@pytest.mark.parametrize("model,pooler", CASES)
+def test_backend_gives_the_torch_embeddings(onnx_export, model, pooler, backend, one_thread):
+    folder, expected = onnx_export(model, pooler)
+    loaded = poolhead.load(folder, backend=backend, threads=1)
+    got = loaded.encode(TEXTS, batch_size=2)
+    assert got.shape == expected.shape == (len(TEXTS), loaded.get_embedding_dimension())
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     # the long text is truncated at the export's max_seq_length, as the torch model truncates it
-    assert model.tokenize([TEXTS[2]])["input_ids"].shape[1] == 32
+    assert loaded.tokenize([TEXTS[2]])["input_ids"].shape[1] == MAX_LENGTH
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("pooler", list(HEADS))
-def test_random_heads_are_not_the_mean(onnx_export, pooler, mean_embeddings):
+@pytest.mark.parametrize("model,pooler", [case for case in CASES if case.values[1] in HEADS])
+def test_random_heads_are_not_the_mean(onnx_export, model, pooler, mean_embeddings):
     """The premise of the comparison above: with these weights a head's embeddings are not mean pooling's."""
-    _, expected = onnx_export(pooler)
-    if expected.shape != mean_embeddings.shape:  # a head with its own output size is not the mean by shape
+    _, expected = onnx_export(model, pooler)
+    mean = mean_embeddings(model)
+    if expected.shape != mean.shape:  # a head with its own output size is not the mean by shape
         return
-    assert np.abs(expected - mean_embeddings).max() > 0.05
+    assert np.abs(expected - mean).max() > 0.05
 
 
 @pytest.mark.integration
@@ -101,7 +140,7 @@ def test_random_heads_are_not_the_mean(onnx_export, pooler, mean_embeddings):
 def test_graph_lives_inside_the_export(onnx_export, pooler):
     import json
 
-    folder, _ = onnx_export(pooler)
+    folder, _ = onnx_export("minilm", pooler)
     config = json.loads((folder / "onnx" / "poolhead_onnx.json").read_text())
     assert (folder / "onnx" / config["file"]).is_file()
     assert set(config["inputs"]) == {"input_ids", "attention_mask", "token_type_ids"}
