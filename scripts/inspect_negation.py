@@ -2,13 +2,14 @@
 and whether the "no" survives pooling.
 
     python scripts/inspect_negation.py
-    python scripts/inspect_negation.py --negation-config minilm_attention_negation --seed 1
+    python scripts/inspect_negation.py --negation-configs minilm_attention_negation --seed 1
 
-Each head is seed S of its config, fitted and exported as ``scripts/reproduce_results.py`` does (in its
-run folders under ``--output``; an existing export is reused). For each: ``poolhead inspect TEXT --model
-EXPORT --strategy mean`` (its per-token weights beside mean pooling, as a user sees them), and the cosine
-of the sentence with a paraphrase that keeps its meaning and with its affirmation, which flips it. A
-pooling that keeps the "no" puts the paraphrase closer. The record is ``negation_inspect``.
+Each head (the negation recipes' and an STS-B-only head's) is seed S of its config, fitted and exported
+as ``scripts/reproduce_results.py`` does (in its run folders under ``--output``; an existing export is
+reused). For each: ``poolhead inspect TEXT --model EXPORT --strategy mean`` (an attention head's per-token
+weights beside mean pooling, as a user sees them; a projected head has none), and the cosine of the
+sentence with a paraphrase that keeps its meaning and with its affirmation, which flips it. A pooling
+that keeps the "no" puts the paraphrase closer. The record is ``negation_inspect``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def cosines(model: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--negation-config", default="minilm_attention_negation")
+    parser.add_argument(
+        "--negation-configs", nargs="+", default=["minilm_projected_free_negation", "minilm_attention_negation"]
+    )
     parser.add_argument("--sts-config", default="minilm_attention_floor_stsb")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="reports/negation", help="run folders (shared with reproduce_results)")
@@ -61,7 +64,7 @@ def main() -> None:
     out = Path(args.output)
     heads = {
         name: str(fitted_model(config_path(name), args.seed, out / name / f"seed{args.seed}", [], args))
-        for name in (args.negation_config, args.sts_config)
+        for name in (*args.negation_configs, args.sts_config)
     }
     lines = [
         f"Text: “{TEXT}”; keeps its meaning: “{KEEPS}”; flips it: “{FLIPS}”.",
@@ -77,7 +80,7 @@ def main() -> None:
         shown = inspected(model, out / "inspect" / name)
         lines += ["", f"`poolhead inspect` of `{name}` (seed {args.seed}):", "", "```", shown, "```"]
     body = "\n".join(lines)
-    command = ["python", "scripts/inspect_negation.py", "--negation-config", args.negation_config,
+    command = ["python", "scripts/inspect_negation.py", "--negation-configs", *args.negation_configs,
                "--sts-config", args.sts_config, "--seed", str(args.seed)]  # fmt: skip
     record("negation_inspect", "The notebook's negated finding through a negation head and an STS-only head",
            body, command=shlex.join(command))  # fmt: skip
