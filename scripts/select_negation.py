@@ -35,7 +35,12 @@ from suite_table import mean_std, signed_mean_std  # noqa: E402
 
 from poolhead.configs import config_path  # noqa: E402
 
-CANDIDATES = ["minilm_attention_negation", "minilm_projected_negation", "minilm_projected_free_negation"]
+CANDIDATES = [
+    "minilm_attention_negation",
+    "minilm_projected_negation",
+    "minilm_projected_mild_negation",
+    "minilm_projected_free_negation",
+]
 HELD_OUT = {"stsb-validation": "stsb", "semantoneg-validation": "semantoneg"}
 HELD_OUT_FOLDER = Path("reports/held_out")
 
