@@ -78,6 +78,8 @@ def main() -> None:
         lines.append(f"| {label} | {keeps:.3f} | {flips:.3f} | {'yes' if keeps > flips else 'no'} |")
     for name, model in heads.items():
         shown = inspected(model, out / "inspect" / name)
+        if "head 0" not in shown:  # a head without per-token weights (projected): inspect lists only tokens
+            continue
         lines += ["", f"`poolhead inspect` of `{name}` (seed {args.seed}):", "", "```", shown, "```"]
     body = "\n".join(lines)
     command = ["python", "scripts/inspect_negation.py", "--negation-configs", *args.negation_configs,
