@@ -56,6 +56,13 @@ def held_out_sets(data_root: str, out: Path) -> list[Path]:
     return folders
 
 
+def figure(values: list[float], signed: bool = False) -> str:
+    """Mean ± std over seeds; one seed's figure alone (it has no spread)."""
+    if len(values) == 1:
+        return f"{values[0]:+.2f}" if signed else f"{values[0]:.2f}"
+    return signed_mean_std(values) if signed else mean_std(values)
+
+
 def table(rows: dict[str, list[dict]], configs: list[str], seeds: list[int], baseline: str) -> str:
     """A row per config (mean ± std over seeds), the frozen backbone's mean pooling, then the pick.
 
@@ -78,9 +85,9 @@ def table(rows: dict[str, list[dict]], configs: list[str], seeds: list[int], bas
         suite = [s for s in sets if s.startswith("sts1")]
         worst = [min(values) for values in zip(*(cell(config, s, "versus_mean_delta") for s in suite), strict=True)]
         lines.append("| " + " | ".join([
-            f"`{config}`", mean_std(negation), mean_std(stsb), mean_std(held[config]),
-            mean_std(cell(config, "semantoneg")), mean_std(cell(config, "stsb")),
-            signed_mean_std(cell(config, "macro", "versus_mean_delta")), signed_mean_std(worst),
+            f"`{config}`", figure(negation), figure(stsb), figure(held[config]),
+            figure(cell(config, "semantoneg")), figure(cell(config, "stsb")),
+            figure(cell(config, "macro", "versus_mean_delta"), signed=True), figure(worst, signed=True),
         ]) + " |")  # fmt: skip
     first = configs[0]
     mean = {d: statistics.fmean(s - v for s, v in zip(cell(first, d), cell(first, d, "versus_mean_delta"), strict=True))
@@ -91,8 +98,9 @@ def table(rows: dict[str, list[dict]], configs: list[str], seeds: list[int], bas
         f"{mean['stsb']:.2f}", "0", "0",
     ]) + " |")  # fmt: skip
     pick = max(configs, key=lambda c: statistics.fmean(held[c]))
+    over = f"{'Mean ± std over seeds' if len(seeds) > 1 else 'Seed'} {' '.join(map(str, seeds))}"
     return "\n".join(lines) + (
-        f"\n\nMean ± std over seeds {' '.join(map(str, seeds))}; ×100. The validation mean (SemAntoNeg validation "
+        f"\n\n{over}; ×100. The validation mean (SemAntoNeg validation "
         f"pairwise accuracy and STS-B validation Spearman, neither a test split) picks **`{pick}`**. Pairwise "
         "accuracy: per premise, the share of (paraphrase, negation) pairs whose paraphrase is closer by cosine "
         "(chance 50). Δ vs mean: against the same frozen backbone's mean pooling; worst: the lowest of sts12–16."
