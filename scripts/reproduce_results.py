@@ -205,10 +205,16 @@ def reproduce(given: str, args: argparse.Namespace, extra: list[str]) -> None:
     command = ["python", "scripts/reproduce_results.py", "--config", given]
     command += [] if args.seeds == DEFAULT_SEEDS else ["--seeds", *map(str, args.seeds)]
     command += ["--versus-st"] if references else []
+    # Sets compared beside the suite (held-out validation splits, ...) change the table: name them.
+    command += [arg for path in args.data for arg in ("--data", path)] if args.data != default_data(args) else []
     command += ["--", *extra] if extra else []
     title = f"Suite: {name} ({len(models)} seeds)"
     record(f"suite_{name}", title, commands + "\n\n" + body, command=shlex.join(command), data=data)
     print(body)
+
+
+def default_data(args: argparse.Namespace) -> list[str]:
+    return [f"{args.data_root}/stsb"]
 
 
 def main() -> None:
@@ -228,7 +234,7 @@ def main() -> None:
     )
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="further `poolhead fit` overrides, after --")
     args = parser.parse_args()
-    args.data = args.data or [f"{args.data_root}/stsb"]
+    args.data = args.data or default_data(args)
     extra = [a for a in args.extra if a != "--"]
     for config in args.config or DEFAULT_CONFIGS:
         reproduce(config, args, extra)
