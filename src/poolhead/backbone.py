@@ -227,3 +227,23 @@ def check_position_limit(max_length: int, config: Any, name: str) -> None:
             f"max_length={max_length} is more than backbone {name!r} can take ({positions} positions); "
             f"set max_length to {positions} or less (or leave it out to use the model's limit)"
         )
+
+
+def check_max_seq_length(max_seq_length: int | None, config: Any, setting_file: Path | None) -> None:
+    """Refuse a max_seq_length past the backbone's positions: a long text would crash torch or onnxruntime.
+
+    ``setting_file`` is the file the fix names (the value is read from it on load); None for a model
+    in memory, about to be saved.
+    """
+    limit = usable_positions(config)
+    if limit is None or max_seq_length is None or max_seq_length <= limit:
+        return
+    if setting_file is None:
+        where, fix = "the model", f"set model.max_seq_length = {limit} (or less) before saving"
+    else:
+        where = str(setting_file.parent)
+        fix = f'set "max_seq_length": {limit} (or less) in {setting_file}, or export the model again'
+    raise UserValueError(
+        f"{where} has max_seq_length {max_seq_length}, more tokens than its backbone can embed ({limit} positions): "
+        f"{fix}"
+    )

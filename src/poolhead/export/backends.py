@@ -103,8 +103,7 @@ def check_graph_max_seq_length(folder: Path, max_seq_length: int | None) -> None
     """Refuse a graph config whose max_seq_length the backbone cannot embed (onnxruntime fails on a long text)."""
     from transformers import AutoConfig
 
-    from poolhead.backbone import transformer_folder
-    from poolhead.export.loading import check_max_seq_length
+    from poolhead.backbone import check_max_seq_length, transformer_folder
 
     backbone_folder, _ = transformer_folder(str(folder))
     config = AutoConfig.from_pretrained(backbone_folder, local_files_only=True)

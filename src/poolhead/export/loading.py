@@ -13,7 +13,7 @@ from sentence_transformers.base.modules import Normalize, Transformer
 from sentence_transformers.sentence_transformer.modules import Pooling, WeightedLayerPooling
 from sentence_transformers.util import import_from_string
 
-from poolhead.backbone import check_tokenizer_fits, usable_positions
+from poolhead.backbone import check_max_seq_length, check_tokenizer_fits
 from poolhead.errors import UserFileNotFoundError, UserValueError
 from poolhead.export.st_module import CONFIG_FILE, PoolheadPooling
 
@@ -99,26 +99,6 @@ def read_modules_json(folder: Path) -> list[dict[str, Any]]:
         check_inside(folder, entry["path"], modules_file)
     check_model_folder(folder)  # symlinks, config paths and code references that leave the folder
     return entries
-
-
-def check_max_seq_length(max_seq_length: int | None, config: Any, setting_file: Path | None) -> None:
-    """Refuse a max_seq_length past the backbone's positions: a long text would crash torch or onnxruntime.
-
-    ``setting_file`` is the file the fix names (the value is read from it on load); None for a model
-    in memory, about to be saved.
-    """
-    limit = usable_positions(config)
-    if limit is None or max_seq_length is None or max_seq_length <= limit:
-        return
-    if setting_file is None:
-        where, fix = "the model", f"set model.max_seq_length = {limit} (or less) before saving"
-    else:
-        where = str(setting_file.parent)
-        fix = f'set "max_seq_length": {limit} (or less) in {setting_file}, or export the model again'
-    raise UserValueError(
-        f"{where} has max_seq_length {max_seq_length}, more tokens than its backbone can embed ({limit} positions): "
-        f"{fix}"
-    )
 
 
 def check_head_fits_backbone(head_folder: Path, transformer: Transformer) -> None:

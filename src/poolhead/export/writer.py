@@ -12,10 +12,10 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import Normalize, Transformer
 
 import poolhead.pooling
-from poolhead.backbone import Backbone, check_position_limit, load_backbone
+from poolhead.backbone import Backbone, check_max_seq_length, check_position_limit, load_backbone
 from poolhead.errors import UserFileExistsError, UserNotADirectoryError
 from poolhead.export import st_module
-from poolhead.export.loading import CODE_FOLDER, CODE_TYPE, check_max_seq_length
+from poolhead.export.loading import CODE_FOLDER, CODE_TYPE
 from poolhead.export.model_card import render_model_card
 from poolhead.export.st_module import PoolheadPooling
 from poolhead.export.st_pooling import sentence_transformers_pooling
