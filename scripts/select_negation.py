@@ -7,7 +7,9 @@ For every config and seed: ``poolhead fit --config C --seed_everything S --data.
 export`` of its best checkpoint, then one ``poolhead compare`` per config of its seeds' models
 (``scripts/reproduce_results.py``'s steps and folders: ``reproduce_results.py --output reports/negation
 --data DATA_ROOT/stsb --data reports/held_out/stsb-validation --data reports/held_out/semantoneg-validation``
-reuses them, and they reuse its) on two held-out validation sets,
+reuses the fits and exports; a comparison only where the seeds match, as ``reproduce_results`` compares a
+frozen head's seeds with their soup: each script redoes, in the same folder, a comparison of other models)
+on two held-out validation sets,
 
 - ``semantoneg-validation``: SemAntoNeg's validation premises (pairwise accuracy: per premise, the share
   of (paraphrase, negation) pairs in which the paraphrase is the closer one);
@@ -123,7 +125,7 @@ def main() -> None:
         config = config_path(name) or Path(name)
         root = out / config.stem
         models = [fitted_model(config, seed, root / f"seed{seed}", [], args) for seed in args.seeds]
-        # reproduce_results' own comparison (same arguments, same folder): either script reuses the other's.
+        # reproduce_results' own comparison folder: reused when it compared exactly these models and sets.
         folder = compared(config, models, root / "compare", "ood", data, args.refit, [])
         rows[config.stem] = json.loads((folder / "suite.json").read_text(encoding="utf-8"))["rows"]
     configs = [Path(name).stem for name in args.configs]

@@ -49,10 +49,7 @@ def one_thread():
     waits for a busy core (the MiniLM learning test took 56 s with 1 thread, 143 s with 2)."""
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)  # threads_restored puts the count back after the test
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ columns, and the loss pushes each negation below its premise's paraphrase, never
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 import torch
 from quiet_fit import quiet_fit
+from synthetic_pairs import write_rows
 
 from poolhead import Encoder
 from poolhead.data import SentencePairDataModule
@@ -29,12 +29,8 @@ ROWS = [
 
 
 def write_contrast(folder: Path, rows: list[list], splits=("train", "validation")) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     for split in splits:
-        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["premise", "hypothesis", "negated"])
-            writer.writerows(rows)
+        write_rows(folder / f"{split}.csv", rows, header=("premise", "hypothesis", "negated"))
     return folder
 
 
