@@ -14,11 +14,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def pytest_configure(config) -> None:
-    # The feature cache of a test run lives in pytest's temporary folder, never in ~/.cache.
-    if "POOLHEAD_CACHE_DIR" not in os.environ:
-        import tempfile
+    # The feature cache of a test run lives in pytest's temporary folder, never in ~/.cache; each
+    # xdist worker gets its own (workers inherit the controller's environment), so two workers never
+    # build one cache entry at once.
+    import tempfile
 
-        os.environ["POOLHEAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="poolhead-test-cache-")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if "POOLHEAD_CACHE_DIR" not in os.environ or os.environ.get("POOLHEAD_TEST_CACHE") == "owned":
+        os.environ["POOLHEAD_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"poolhead-test-cache-{worker or 'main'}-")
+        os.environ["POOLHEAD_TEST_CACHE"] = "owned"
+    if worker:
+        # pyproject runs the suite on two workers (-n 2), one per core: a second torch thread in each
+        # would only wait for the core the other worker holds.
+        import torch
+
+        torch.set_num_threads(1)
 
 
 DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
