@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import add_data_root, data_folder, record  # noqa: E402
+from harness import add_data_root, record, validation_as_evaluation  # noqa: E402
 from reproduce_results import compared, fitted_model  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
@@ -48,14 +47,8 @@ HELD_OUT_FOLDER = Path("reports/held_out")
 
 
 def held_out_sets(data_root: str, out: Path) -> list[Path]:
-    """Each validation split as an evaluation folder (compare reads a folder's test.csv)."""
-    folders = []
-    for name, source in HELD_OUT.items():
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(data_folder(data_root, source) / "validation.csv", folder / "test.csv")
-        folders.append(folder)
-    return folders
+    """The validation splits the recipe is chosen on, as evaluation folders."""
+    return [validation_as_evaluation(data_root, source, out / name) for name, source in HELD_OUT.items()]
 
 
 def figure(values: list[float], signed: bool = False) -> str:

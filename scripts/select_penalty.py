@@ -25,7 +25,6 @@ option, whose runs go to reports/select/CONFIG/OPTION: two choices never share r
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import statistics
@@ -33,7 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import add_data_root, data_folder, record  # noqa: E402
+from harness import add_data_root, record, validation_as_evaluation  # noqa: E402
 from reproduce_results import compare_once, fitted_model  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
@@ -61,22 +60,11 @@ def label(option: str, value: float, seed: int) -> str:
 
 
 def held_out_sets(data_root: str, out: Path) -> list[Path]:
-    """Validation splits laid out as evaluation folders (their pairs are what compare scores)."""
-    folders = []
-    for name, source, column in (("stsb-validation", "stsb", "score"), ("msrp-validation", "msrp", "label")):
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(data_folder(data_root, source) / "validation.csv", newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-        with open(folder / "test.csv", "w", newline="", encoding="utf-8") as handle:
-            # A 0/1 label written as a score: compare then ranks cosine against it (Spearman).
-            writer = csv.DictWriter(handle, fieldnames=["sentence1", "sentence2", "score"])
-            writer.writeheader()
-            writer.writerows(
-                {"sentence1": r["sentence1"], "sentence2": r["sentence2"], "score": r[column]} for r in rows
-            )
-        folders.append(folder)
-    return folders
+    """The validation splits the penalty is chosen on, as evaluation folders (MSRP's label ranked as a score)."""
+    return [
+        validation_as_evaluation(data_root, "stsb", out / "stsb-validation", score_from="score"),
+        validation_as_evaluation(data_root, "msrp", out / "msrp-validation", score_from="label"),
+    ]
 
 
 def main() -> None:

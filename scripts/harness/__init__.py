@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from .data import DEFAULT_DATA_ROOT, add_data_root, data_folder, numbered, stsb_sentences
+from .data import DEFAULT_DATA_ROOT, add_data_root, data_folder, numbered, stsb_sentences, validation_as_evaluation
 from .fresh import report, run_fresh
 from .memory import current_rss_mib, peak_rss_mib, process_memory
 from .results_page import printed_text, record, text_block
@@ -26,5 +26,5 @@ def inputs_of(args: argparse.Namespace) -> dict:
 __all__ = [
     "DEFAULT_DATA_ROOT", "add_data_root", "current_rss_mib", "data_folder", "inputs_of", "interleaved", "medians",
     "numbered", "peak_rss_mib", "per_repeat_ratios", "printed_text", "process_memory", "record", "report",
-    "run_fresh", "stsb_sentences", "text_block", "timed",
+    "run_fresh", "stsb_sentences", "text_block", "timed", "validation_as_evaluation",
 ]  # fmt: skip

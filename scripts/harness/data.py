@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,6 +25,27 @@ def data_folder(data_root: str, name: str = "stsb") -> Path:
     """The folder of one data set under ``data_root``."""
     root = Path(data_root)
     return (root if root.is_absolute() else REPO / root) / name
+
+
+def validation_as_evaluation(data_root: str, source: str, folder: Path, score_from: str | None = None) -> Path:
+    """``source``'s validation split laid out as an evaluation folder (compare scores a folder's test.csv),
+    so that a recipe is chosen on held-out rows and never on the test split. ``score_from``: that column
+    is written as ``score`` (a 0/1 label is then ranked against cosine by Spearman, as STS is);
+    otherwise the file is copied as it is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source_file = data_folder(data_root, source) / "validation.csv"
+    if score_from is None:
+        shutil.copyfile(source_file, folder / "test.csv")
+        return folder
+    with open(source_file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(folder / "test.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["sentence1", "sentence2", "score"])
+        writer.writeheader()
+        writer.writerows(
+            {"sentence1": r["sentence1"], "sentence2": r["sentence2"], "score": r[score_from]} for r in rows
+        )
+    return folder
 
 
 def stsb_sentences(data_root: str, count: int) -> list[str]:
