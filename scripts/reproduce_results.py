@@ -15,8 +15,9 @@ docs/results.md (``python scripts/measure.py --page``).
 
 ``--versus-st`` (a fine-tuned config): per seed, sentence-transformers' own trainer also fine-tunes
 the config's backbone with its recipe (``scripts/st_reference.py``: CoSENT, batch 32, lr 2e-5, 10 %
-warmup, the config's epochs, the same seed) on the config's training set, and each poolhead seed is
-measured against the reference of its own seed (``poolhead compare --reference``). The references
+warmup, the config's epochs, the same seed) on the config's training set (a mixture's first data
+set), and each poolhead seed is measured against the reference of its own seed (``poolhead compare
+--reference``). The references
 are kept under ``OUTPUT/st_reference/``, shared by every config with that backbone, data and epochs.
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
@@ -104,7 +105,7 @@ def st_references(
     model, data = settings.get("model", {}), settings.get("data", {})
     if model.get("freeze_backbone", True):
         raise SystemExit(f"--versus-st compares fine-tunes; {config.stem} keeps its backbone frozen")
-    train = Path(data_root) / Path(data["path"]).name  # the local copy `poolhead fit --data.data_root` reads
+    train = reference_training_data(data, data_root)
     epochs = int(overridden(extra, "--trainer.max_epochs") or settings.get("trainer", {})["max_epochs"])
     # Kept apart from the config's runs, so every config with this backbone, data and epochs shares them.
     slug = "-".join([*model["backbone"].replace(":", "/").split("/"), train.name, f"{epochs}ep"])
@@ -115,6 +116,16 @@ def st_references(
         fine_tuned_reference(folder, model["backbone"], train, epochs=epochs, seed=seed)
         for folder, seed in zip(folders, seeds, strict=True)
     ]
+
+
+def reference_training_data(data: dict, data_root: str) -> Path:
+    """The local copy (as ``poolhead fit --data.data_root`` reads it) of the set the reference fine-tunes on:
+    the config's ``data.path``, or for a mixture its first data set (STS-B in the shipped mixtures: the
+    negation recipes are held to sentence-transformers' own STS-B fine-tune)."""
+    path = data.get("path") or (data.get("datasets") or [{}])[0].get("path")
+    if not path:
+        raise SystemExit("--versus-st needs a training set: the config names neither data.path nor data.datasets")
+    return Path(data_root) / Path(path).name
 
 
 def overridden(extra: list[str], option: str) -> str | None:

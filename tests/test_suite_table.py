@@ -52,6 +52,14 @@ def test_the_reference_fine_tune_takes_the_fits_epochs_override(monkeypatch):
     assert reproduce.overridden(["--trainer.max_epochsx", "2"], "--trainer.max_epochs") is None
 
 
+def test_the_reference_of_a_mixture_fine_tunes_on_its_first_data_set(monkeypatch):
+    reproduce = load(monkeypatch, "reproduce_results")
+    mixture = {"path": None, "datasets": [{"name": "stsb", "path": "sentence-transformers/stsb"},
+                                          {"name": "semantoneg", "path": "tum-nlp/cannot-dataset"}]}  # fmt: skip
+    assert reproduce.reference_training_data(mixture, "data") == Path("data/stsb")
+    assert reproduce.reference_training_data({"path": "sentence-transformers/stsb"}, "data") == Path("data/stsb")
+
+
 def compared(dataset: str, backbone: str, name: str, kind: str, value: float) -> dict:
     """A row of comparison.csv as csv.DictReader gives it: strings, the unused metric empty."""
     task = "score" if dataset.startswith("sts") else "label"
