@@ -17,8 +17,8 @@ docs/results.md (``python scripts/measure.py --page``).
 the config's backbone with its recipe (``scripts/st_reference.py``: CoSENT, batch 32, lr 2e-5, 10 %
 warmup, the config's epochs, the same seed) on the config's training set (a mixture's first data
 set), and each poolhead seed is measured against the reference of its own seed (``poolhead compare
---reference``). The references
-are kept under ``OUTPUT/st_reference/``, shared by every config with that backbone, data and epochs.
+--reference``). The references are kept under ``OUTPUT/st_reference/``, shared by every config with
+that backbone, data and epochs.
 
 Resumable: a seed whose run already holds a best checkpoint is not refitted, an export newer than
 its checkpoint is kept, and a comparison of exactly these models is reused (``--refit`` redoes all).
