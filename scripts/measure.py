@@ -51,8 +51,15 @@ MEASUREMENTS = [
         "measure_negation.py", ("negation_fixed",),
     ),
     Measurement(
-        "negation_selection", "negation recipes (frozen heads on STS-B + SemAntoNeg) chosen on validation data",
-        "select_negation.py", ("negation_selection",),
+        "negation_selection", "negation recipes (frozen heads; fine-tunes) chosen on validation data",
+        "select_negation.py", ("negation_selection", "negation_finetune_selection"),
+        settings=[[], ["--configs", "minilm_mean_finetune_negation", "minilm_mean_finetune_negation_light",
+                       "--negation-floor", "85", "--record", "negation_finetune_selection"]],
+    ),
+    Measurement(
+        "versus_st_recorded", "a fine-tune's record beside sentence-transformers' fine-tunes another record holds",
+        "versus_recorded_reference.py", ("versus_st_<config>",),
+        settings=[["suite_minilm_mean_finetune_negation", "--reference-record", "suite_minilm_mean_finetune_stsb"]],
     ),
     Measurement(
         "negation_inspect", "the notebook's negated finding through a negation head and an STS-only head",
