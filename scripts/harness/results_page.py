@@ -31,6 +31,8 @@ ORDER = [
     "selection_",
     "negation_fixed",
     "negation_selection",
+    "negation_finetune_selection",
+    "versus_st_",
     "negation_inspect",
     "bench_scale",
     "bench_",
