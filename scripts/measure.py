@@ -59,7 +59,8 @@ MEASUREMENTS = [
     Measurement(
         "versus_st_recorded", "a fine-tune's record beside sentence-transformers' fine-tunes another record holds",
         "versus_recorded_reference.py", ("versus_st_<config>",),
-        settings=[["suite_minilm_mean_finetune_negation", "--reference-record", "suite_minilm_mean_finetune_stsb"]],
+        settings=[[name, "--reference-record", "suite_minilm_mean_finetune_stsb"]
+                  for name in ("suite_minilm_mean_finetune_negation", "suite_minilm_mean_finetune_negation_light")],
     ),
     Measurement(
         "negation_inspect", "the notebook's negated finding through a negation head and an STS-only head",
