@@ -154,15 +154,21 @@ def compared(
     return compare_once(arguments, output, refit, [*models, *references])
 
 
+def stamped_arguments(output: Path, models: list[Path]) -> list[str] | None:
+    """The arguments of the comparison OUTPUT holds, if it is newer than every model (else None)."""
+    stamp = output / "compared.json"
+    newest = max(os.path.getmtime(model) for model in models)
+    if not stamp.is_file() or os.path.getmtime(stamp) <= newest:
+        return None
+    return json.loads(stamp.read_text())
+
+
 def compare_once(arguments: list[str], output: Path, refit: bool, models: list[Path]) -> Path:
     """``poolhead compare ARGUMENTS --output OUTPUT``, unless OUTPUT holds a comparison of exactly these
     arguments newer than every model."""
-    stamp = output / "compared.json"
-    newest = max(os.path.getmtime(model) for model in models)
-    current = stamp.is_file() and json.loads(stamp.read_text()) == arguments and os.path.getmtime(stamp) > newest
-    if refit or not current:
+    if refit or stamped_arguments(output, models) != arguments:
         run(["poolhead", "compare", *arguments, "--output", str(output), "--no-progress"])
-        stamp.write_text(json.dumps(arguments))
+        (output / "compared.json").write_text(json.dumps(arguments))
     return output
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import add_data_root, record, validation_as_evaluation  # noqa: E402
-from reproduce_results import compared, fitted_model  # noqa: E402
+from reproduce_results import compared, fitted_model, stamped_arguments  # noqa: E402
 from suite_table import mean_std, signed_mean_std  # noqa: E402
 
 from poolhead.configs import config_path, merged_settings  # noqa: E402
@@ -76,24 +76,22 @@ def cell(rows: list[dict], model: str, dataset: str, key: str = "score") -> floa
 
 
 def suite_sets(rows: list[dict], model: str) -> list[str]:
-    """The suite's STS sets (sts12-16), the ones its macro averages."""
-    return [r["set"] for r in rows if r["model"] == model and r["task"] == "score" and r["set"].startswith("sts1")]
+    """The suite's STS sets (sts12-16): the ones its macro row says it averages."""
+    return cell(rows, model, "macro", "macro_sets").split()
 
 
 def pick(held: dict[str, tuple[list[float], list[float]]], floor: float | None) -> tuple[str, str]:
     """The chosen config and the rule that chose it, from each config's (SemAntoNeg, STS-B) validation figures."""
-    mean = {config: statistics.fmean(negation + stsb) for config, (negation, stsb) in held.items()}
+    rule = "the validation mean (SemAntoNeg validation pairwise accuracy and STS-B validation Spearman)"
     if floor is not None:
         above = [config for config, (negation, _) in held.items() if statistics.fmean(negation) >= floor]
         if above:
             return max(above, key=lambda c: statistics.fmean(held[c][1])), (
-                f"the best STS-B validation Spearman among the configs whose SemAntoNeg validation pairwise "
+                "the best STS-B validation Spearman among the configs whose SemAntoNeg validation pairwise "
                 f"accuracy reaches {floor:g}"
             )
-    rule = "the validation mean (SemAntoNeg validation pairwise accuracy and STS-B validation Spearman)"
-    if floor is not None:
         rule += f", as no config reaches {floor:g} on SemAntoNeg validation"
-    return max(mean, key=mean.__getitem__), rule
+    return max(held, key=lambda c: statistics.fmean(held[c][0] + held[c][1])), rule
 
 
 def table(
@@ -179,15 +177,13 @@ def table(
 
 def covering(folder: Path, models: list[Path], data: list[str]) -> Path | None:
     """``folder`` when it holds a current comparison of at least ``models`` on exactly ``data`` and the suite."""
-    stamp = folder / "compared.json"
-    if not stamp.is_file():
+    arguments = stamped_arguments(folder, models)
+    if arguments is None:
         return None
-    arguments = json.loads(stamp.read_text(encoding="utf-8"))
     pairs = list(zip(arguments, arguments[1:], strict=False))
     given = {option: [value for key, value in pairs if key == option] for option in ("--model", "--data", "--suite")}
-    current = stamp.stat().st_mtime > max(model.stat().st_mtime for model in models)
     fits = {str(m) for m in models} <= set(given["--model"]) and given["--data"] == data and given["--suite"] == ["ood"]
-    return folder if current and fits else None
+    return folder if fits else None
 
 
 def main() -> None:
